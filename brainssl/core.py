@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 # %% auto #0
 __all__ = ['CLASSES', 'MODALITIES', 'seeded_generator', 'atomic_write', 'save_json', 'resolve_device', 'MRIDataset',
-           'TensorMRIDataset', 'MRISubset', 'make_loader']
+           'TensorMRIDataset', 'MRISubset', 'MRIConcat', 'concat_datasets', 'make_loader']
 
 # %% ../nbs/00_core.ipynb #8d426b56
 CLASSES = ("glioma", "meningioma", "notumor", "pituitary")  # label index i <-> CLASSES[i]
@@ -31,7 +31,10 @@ def seeded_generator(seed: int) -> torch.Generator:
     g.manual_seed(int(seed))
     return g
 
-# %% ../nbs/00_core.ipynb #daa9bf56
+# %% ../nbs/00_core.ipynb #acfa607b
+def _umask() -> int:
+    m = os.umask(0); os.umask(m); return m
+
 @contextlib.contextmanager
 def atomic_write(path, # destination file; its folder is created if missing
                  mode: str = "wb", # `"wb"` for bytes, `"w"` for text
@@ -45,6 +48,7 @@ def atomic_write(path, # destination file; its folder is created if missing
             yield f
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
@@ -183,7 +187,39 @@ def _stack(self: MRIDataset, indices: Sequence[int] | None = None, progress: boo
 
 MRIDataset.subset, MRIDataset.stack = _subset, _stack
 
-# %% ../nbs/00_core.ipynb #b071df56
+# %% ../nbs/00_core.ipynb #e0226bb3
+class MRIConcat(MRIDataset):
+    "Several `MRIDataset`s joined end to end; `sample_splits[i]` names the part sample `i` came from."
+    def __init__(self, parts: dict[str, MRIDataset]):
+        if not parts: raise ValueError("concat_datasets needs at least one dataset")
+        ps = list(parts.values())
+        first = ps[0]
+        for name, p in parts.items():
+            if p.modalities != first.modalities or list(p.classes) != list(first.classes):
+                raise ValueError(f"dataset {name!r} has modalities {p.modalities} / classes {p.classes}, "
+                                 f"which differ from {first.modalities} / {first.classes}")
+        sites = None if any(p.sites is None for p in ps) else np.concatenate([p.sites for p in ps])
+        super().__init__(np.concatenate([p.labels for p in ps]), [n for p in ps for n in p.names], first.classes,
+                         first.modalities, sites, "+".join(parts))
+        self.parts = ps
+        self.sample_splits = [name for name, p in parts.items() for _ in range(len(p))]
+        self._offsets = np.cumsum([0] + [len(p) for p in ps])
+
+    def _locate(self, i):
+        j = int(np.searchsorted(self._offsets, i, side="right")) - 1
+        return self.parts[j], i - int(self._offsets[j])
+
+    def load_image(self, i):
+        p, k = self._locate(i); return p.load_image(k)
+    def load_mask(self, i):
+        p, k = self._locate(i); return p.load_mask(k)
+
+def concat_datasets(parts: dict[str, MRIDataset], # split name -> dataset, e.g. {"Training": tr, "Testing": te}
+                   ) -> MRIConcat:
+    "Join datasets with the same classes and modalities into one, keeping each sample's split name."
+    return MRIConcat(parts)
+
+# %% ../nbs/00_core.ipynb #0dbd2cb6
 def make_loader(ds: Dataset, # any map-style dataset, usually an `MRIDataset`
                 batch_size: int = 64,
                 shuffle: bool = False,

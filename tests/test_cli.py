@@ -1,0 +1,109 @@
+"End-to-end tests of the `brainssl` command, run as a user would run it (in a subprocess)."
+import json, os, signal, subprocess, sys, time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import brainssl_cmd
+
+
+def run(args, **kw):
+    return subprocess.run(brainssl_cmd() + args, capture_output=True, text=True, timeout=900, **kw)
+
+
+def test_help_and_methods():
+    r = run(["--help"])
+    assert r.returncode == 0
+    for cmd in ("demo", "pretrain", "evaluate", "audit", "explore", "methods"): assert cmd in r.stdout
+    r = run(["methods"])
+    assert r.returncode == 0 and "simclr" in r.stdout and "NT-Xent" in r.stdout
+
+
+def test_bad_data_path_is_named(tmp_path):
+    r = run(["pretrain", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "o")])
+    assert r.returncode == 2
+    assert "nope" in r.stderr and "Traceback" not in r.stderr
+
+
+def _tree(root, n=4, size=40, seed=0):
+    "A tiny class-per-folder tree with an exact duplicate across Training/Testing."
+    rng = np.random.default_rng(seed)
+    for split in ("Training", "Testing"):
+        for c in ("glioma_tumor", "meningioma", "no_tumor", "pituitary"):
+            d = root / split / c; d.mkdir(parents=True)
+            for i in range(n):
+                Image.fromarray(rng.integers(0, 255, (size, size), dtype=np.uint8)).save(d / f"{c}_{i}.png")
+    dup = root / "Training" / "glioma_tumor" / "glioma_tumor_0.png"
+    (root / "Testing" / "glioma_tumor" / "copied.png").write_bytes(dup.read_bytes())
+    return root
+
+
+def test_audit_finds_cross_split_duplicate(tmp_path):
+    data = _tree(tmp_path / "data")
+    r = run(["audit", "--data", str(data), "--out", str(tmp_path / "a"), "--image-size", "32", "--quiet"])
+    assert r.returncode == 0, r.stderr
+    a = json.loads((tmp_path / "a" / "audit.json").read_text())
+    assert a["summary"]["n_exact_groups_cross_split"] == 1
+    run_log = json.loads((tmp_path / "a" / "run.json").read_text())
+    assert run_log["command"].startswith("brainssl audit") and run_log["versions"]["torch"]
+
+
+def test_corrupt_file_is_named_then_skipped(tmp_path):
+    data = _tree(tmp_path / "data")
+    bad = data / "Training" / "pituitary" / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    r = run(["audit", "--data", str(data), "--out", str(tmp_path / "a"), "--image-size", "32", "--quiet"])
+    assert r.returncode == 2 and "broken.jpg" in r.stderr
+    r = run(["audit", "--data", str(data), "--out", str(tmp_path / "a"), "--image-size", "32", "--quiet", "--skip-bad"])
+    assert r.returncode == 0, r.stderr
+
+
+def test_pretrain_evaluate_explore_on_a_folder(tmp_path):
+    data = _tree(tmp_path / "data", n=6)
+    out = tmp_path / "run"
+    r = run(["pretrain", "--data", str(data), "--out", str(out), "--epochs", "1", "--image-size", "32",
+             "--batch-size", "8", "--quiet", "--device", "cpu"])
+    assert r.returncode == 0, r.stderr
+    assert (out / "encoder.safetensors").exists() and (out / "checkpoints" / "last.ckpt").exists()
+    r = run(["evaluate", "--data", str(data), "--weights", str(out / "encoder.safetensors"), "--out", str(out / "eval"),
+             "--image-size", "32", "--fractions", "0.5", "1", "--n-boot", "50", "--quiet", "--device", "cpu"])
+    assert r.returncode == 0, r.stderr
+    m = json.loads((out / "eval" / "metrics.json").read_text())
+    (res,) = m.values()
+    assert res["n_removed"] == 1 and res["n_test_dedup"] == res["n_test_raw"] - 1
+    s = res["linear"]["1.0"]["seeds"]["0"]
+    for test in ("raw", "dedup"):
+        for k in ("accuracy", "sensitivity", "specificity", "auc"):
+            lo, hi = s[test][k]["ci"]
+            assert lo <= s[test][k]["value"] <= hi
+    r = run(["explore", "--data", str(data), "--weights", str(out / "encoder.safetensors"), "--out", str(tmp_path / "map.html"),
+             "--image-size", "32", "--quiet", "--device", "cpu"])
+    assert r.returncode == 0, r.stderr
+    page = (tmp_path / "map.html").read_text()
+    assert "data:image/png;base64," in page and "copied.png" in page
+
+
+def test_killed_pretrain_resumes_and_leaves_no_partial_files(tmp_path):
+    "Kill a pretraining run after its first checkpoint; no partial file remains and a rerun resumes from it."
+    data = _tree(tmp_path / "data", n=8)
+    out = tmp_path / "run"
+    args = ["pretrain", "--data", str(data), "--out", str(out), "--epochs", "50", "--image-size", "32",
+            "--batch-size", "8", "--quiet", "--device", "cpu"]
+    p = subprocess.Popen(brainssl_cmd() + args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    ck = out / "checkpoints" / "last.ckpt"
+    t0 = time.time()
+    while not ck.exists() and time.time() - t0 < 300 and p.poll() is None: time.sleep(0.2)
+    time.sleep(1.0)
+    p.send_signal(signal.SIGKILL); p.wait()
+    assert ck.exists(), "no checkpoint was written before the kill"
+    assert not list(out.rglob("*.tmp")), "a temporary file was left behind"
+    epoch_killed = torch.load(ck, map_location="cpu", weights_only=False)["epoch"]
+    args[args.index("50")] = str(epoch_killed + 2)
+    r = run(args)
+    assert r.returncode == 0, r.stderr
+    log = json.loads((out / "pretrain.json").read_text())
+    assert log["resumed_from"] and log["resumed_from"].endswith("last.ckpt")
+    assert log["epochs_done"] == epoch_killed + 2
