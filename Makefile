@@ -9,7 +9,7 @@ OUT   ?= demo_out
 # torch + torchvision come from the local wheel cache here; see README "Install"
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: setup demo test test-nbs test-py check-export slow docs bench clean
+.PHONY: setup demo test test-nbs test-py check-export slow docs readme clean
 
 setup: $(VENV)/.installed
 
@@ -26,6 +26,7 @@ demo: setup
 check-export: setup
 	$(BIN)/nbdev-export
 	@git diff --quiet -- brainssl || { echo "nbdev-export changed brainssl/: notebooks and package disagree"; git --no-pager diff --stat -- brainssl; exit 1; }
+	$(PY) tools/render_readme.py --check
 
 test-nbs: setup
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/nbdev-test --n-workers 2 --timing
@@ -42,6 +43,9 @@ slow: setup
 docs: setup
 	$(PY) -m pip install -q -e ".[docs]"
 	$(BIN)/nbdev-docs
+
+readme: setup
+	$(PY) tools/render_readme.py
 
 clean:
 	rm -rf $(OUT) _docs _proc .pytest_cache
