@@ -59,7 +59,7 @@ def main():
     ap.add_argument("--work", type=Path, default=Path("bench/work/label_efficiency"))
     ap.add_argument("--results", type=Path, default=Path("bench/results"))
     ap.add_argument("--image-size", type=int, default=64)
-    ap.add_argument("--epochs", type=int, default=35)
+    ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--fractions", type=float, nargs="+", default=[0.01, 0.1, 1.0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])

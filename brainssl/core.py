@@ -31,7 +31,7 @@ def seeded_generator(seed: int) -> torch.Generator:
     g.manual_seed(int(seed))
     return g
 
-# %% ../nbs/00_core.ipynb #acfa607b
+# %% ../nbs/00_core.ipynb #ad0fdaae
 def _umask() -> int:
     m = os.umask(0); os.umask(m); return m
 
@@ -54,7 +54,7 @@ def atomic_write(path, # destination file; its folder is created if missing
         with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
         raise
 
-# %% ../nbs/00_core.ipynb #f58aeaf9
+# %% ../nbs/00_core.ipynb #86daaf50
 def _to_jsonable(o):
     if isinstance(o, dict): return {str(k): _to_jsonable(v) for k, v in o.items()}
     if isinstance(o, (list, tuple)): return [_to_jsonable(v) for v in o]
@@ -74,7 +74,7 @@ def save_json(obj, # dicts, lists, numbers, strings, numpy/torch values
     with atomic_write(path, "w") as f: json.dump(_to_jsonable(obj), f, indent=2)
     return path
 
-# %% ../nbs/00_core.ipynb #b12a8313
+# %% ../nbs/00_core.ipynb #d43bebce
 def resolve_device(device: str | torch.device = "auto", # "auto", "cpu", "cuda", "cuda:1" or "mps"
                   ) -> torch.device:
     "The `torch.device` for `device`. Raises `ValueError` if the device is unknown or not available."
@@ -91,7 +91,7 @@ def resolve_device(device: str | torch.device = "auto", # "auto", "cpu", "cuda",
         raise ValueError(f"--device {device!r} was asked for, but MPS is not available on this machine")
     return dev
 
-# %% ../nbs/00_core.ipynb #30e5d71e
+# %% ../nbs/00_core.ipynb #9c0e1027
 class MRIDataset(Dataset):
     "Base class of every brainssl image set: `uint8` slices of shape `(C, H, W)` with labels and per-sample metadata."
     def __init__(self,
@@ -135,7 +135,7 @@ class MRIDataset(Dataset):
         counts = {c: int((self.labels == k).sum()) for k, c in enumerate(self.classes)}
         return f"{type(self).__name__}(n={len(self)}, split={self.split!r}, modalities={self.modalities}, counts={counts})"
 
-# %% ../nbs/00_core.ipynb #9c062839
+# %% ../nbs/00_core.ipynb #3a293838
 class TensorMRIDataset(MRIDataset):
     "An `MRIDataset` held in memory as one `uint8` tensor `(N, C, H, W)`, with optional masks `(N, 1, H, W)`."
     def __init__(self,
@@ -159,7 +159,7 @@ class TensorMRIDataset(MRIDataset):
     def load_image(self, i): return self.images[i]
     def load_mask(self, i): return None if self.masks is None else self.masks[i]
 
-# %% ../nbs/00_core.ipynb #fdcd5deb
+# %% ../nbs/00_core.ipynb #3f10c6f4
 class MRISubset(MRIDataset):
     "The samples `indices` of `parent`, with metadata sliced to match."
     def __init__(self, parent: MRIDataset, indices: Sequence[int]):
@@ -173,7 +173,7 @@ class MRISubset(MRIDataset):
     def load_image(self, i): return self.parent.load_image(int(self.parent_indices[i]))
     def load_mask(self, i): return self.parent.load_mask(int(self.parent_indices[i]))
 
-# %% ../nbs/00_core.ipynb #40db6c92
+# %% ../nbs/00_core.ipynb #00bb0ead
 def _subset(self: MRIDataset, indices: Sequence[int]) -> MRISubset:
     "The samples at `indices` as a new dataset that shares this one's loader and cache."
     return MRISubset(self, indices)
@@ -187,7 +187,7 @@ def _stack(self: MRIDataset, indices: Sequence[int] | None = None, progress: boo
 
 MRIDataset.subset, MRIDataset.stack = _subset, _stack
 
-# %% ../nbs/00_core.ipynb #e0226bb3
+# %% ../nbs/00_core.ipynb #98ae7935
 class MRIConcat(MRIDataset):
     "Several `MRIDataset`s joined end to end; `sample_splits[i]` names the part sample `i` came from."
     def __init__(self, parts: dict[str, MRIDataset]):
@@ -219,7 +219,7 @@ def concat_datasets(parts: dict[str, MRIDataset], # split name -> dataset, e.g. 
     "Join datasets with the same classes and modalities into one, keeping each sample's split name."
     return MRIConcat(parts)
 
-# %% ../nbs/00_core.ipynb #0dbd2cb6
+# %% ../nbs/00_core.ipynb #aba757f1
 def make_loader(ds: Dataset, # any map-style dataset, usually an `MRIDataset`
                 batch_size: int = 64,
                 shuffle: bool = False,
