@@ -145,7 +145,7 @@ def demo(out: str | Path = "demo_out", method: str = "simclr", epochs: int = 12,
                            n_test=n_test, batch_size=batch_size, seed=seed, device=device, **method_kwargs), t0), out / "run.json")
     return results
 
-# %% ../nbs/60_cli.ipynb #3b472c24
+# %% ../nbs/60_cli.ipynb #80bcb0ec
 def _hparam(s: str):
     "Parse `key=value` from `--set`, reading the value as a Python literal when it is one."
     if "=" not in s: raise argparse.ArgumentTypeError(f"--set expects key=value, got {s!r}")
@@ -169,7 +169,7 @@ def _eval_flags(p):
     p.add_argument("--fractions", type=float, nargs="+", default=[0.01, 0.1, 1.0], help="label fractions (default 0.01 0.1 1)")
     p.add_argument("--probes", nargs="+", default=["linear", "knn"], choices=["linear", "knn"], help="frozen-feature probes")
     p.add_argument("--finetune-fractions", type=float, nargs="*", default=[], help="also fine-tune at these fractions")
-    p.add_argument("--finetune-epochs", type=int, default=10)
+    p.add_argument("--finetune-epochs", "--epochs", dest="finetune_epochs", type=int, default=10, help="fine-tuning epochs (default 10)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="labelled-subset seeds (default 0)")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the 95%% CIs")
 
