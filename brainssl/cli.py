@@ -41,11 +41,13 @@ def load_splits(data: str | Path | None = None, # class-per-folder root, or None
         out["Testing"] = MRIFolder(root, "Testing", image_size=image_size, skip_bad=skip_bad, cache=cache, progress=progress)
     return out
 
-# %% ../nbs/60_cli.ipynb #3867c94b
-def write_figure(fig, path: str | Path) -> Path:
-    "Write a plotly figure as a standalone HTML file, atomically."
+# %% ../nbs/60_cli.ipynb #0b92d93c
+def write_figure(fig, path: str | Path, # destination `.html`
+                 include_plotlyjs: bool | str = True, # True inlines plotly.js (works offline, ~4.6 MB); "cdn" links it
+                ) -> Path:
+    "Write a plotly figure as an HTML file, atomically."
     path = Path(path)
-    with atomic_write(path, "w") as f: f.write(fig.to_html(include_plotlyjs=True, full_html=True))
+    with atomic_write(path, "w") as f: f.write(fig.to_html(include_plotlyjs=include_plotlyjs, full_html=True))
     return path
 
 def run_log(args: dict, started: float, **extra) -> dict:
