@@ -255,23 +255,10 @@ def knn_probe(X_train: np.ndarray, # (N, D) embeddings of the labelled subset
                                algorithm="brute").fit(X_train, y_train)
     return _full_columns(knn.predict_proba(X_test), knn.classes_, nk)
 
-# %% ../nbs/40_evaluate.ipynb #09dbd7fc
-class _LightAugment(nn.Module):
-    "Fallback light augmentation on (B, C, H, W) in [0, 1]: random horizontal flip and +-10 % brightness/contrast."
-    def forward(self, x):
-        b = x.shape[0]
-        flip = torch.rand(b, 1, 1, 1, device=x.device) < 0.5
-        x = torch.where(flip, x.flip(-1), x)
-        gain = 1 + 0.2 * (torch.rand(b, 1, 1, 1, device=x.device) - 0.5)
-        shift = 0.2 * (torch.rand(b, 1, 1, 1, device=x.device) - 0.5)
-        return (x * gain + shift).clamp(0, 1)
-
+# %% ../nbs/40_evaluate.ipynb #0448d44b
 def _default_augment(image_size: int) -> nn.Module:
-    "Light views from `brainssl.views.mri_views` if that module exists, else `_LightAugment`."
-    try:
-        from brainssl.views import mri_views
-    except ImportError:
-        return _LightAugment()
+    "Light views for fine-tuning: `brainssl.views.mri_views` at a quarter of the SSL strength."
+    from brainssl.views import mri_views
     return mri_views(image_size, strength=0.25)  # small crops/rotations, mild intensity changes
 
 # %% ../nbs/40_evaluate.ipynb #a869f3a0
@@ -378,24 +365,13 @@ def supervised_baseline(train_ds: MRIDataset, # labelled training samples
     return finetune(Encoder(in_channels=train_ds.in_channels, arch=arch, small_images=small_images, seed=seed),
                     train_ds, test_ds, seed=seed, **kwargs)
 
-# %% ../nbs/40_evaluate.ipynb #45a83348
+# %% ../nbs/40_evaluate.ipynb #b229803a
 METRICS = ("accuracy", "sensitivity", "specificity", "auc")  # the summary measures, in report order
 
 def _embed(encoder: nn.Module, ds: MRIDataset, batch_size: int, device, progress: bool) -> np.ndarray:
-    "(N, D) embeddings with `brainssl.encoder.embed` when available, else a plain no-grad loop."
-    try:
-        from brainssl.encoder import embed
-    except ImportError:
-        embed = None
-    if embed is not None: return np.asarray(embed(encoder, ds, batch_size=batch_size, device=device, progress=progress))
-    dev = resolve_device(device)
-    was_training = encoder.training
-    encoder.eval().to(dev)
-    with torch.no_grad():
-        out = [encoder(b["image"].to(dev)).float().cpu() for b in tqdm(make_loader(ds, batch_size), desc="embedding",
-                                                                        disable=not progress, leave=False)]
-    encoder.train(was_training)
-    return torch.cat(out).numpy()
+    "(N, D) embeddings of `ds` by `brainssl.encoder.embed`."
+    from brainssl.encoder import embed
+    return np.asarray(embed(encoder, ds, batch_size=batch_size, device=device, progress=progress))
 
 def _summary(per_seed: dict, test: str) -> dict:
     "Mean and sample std across seeds of each metric's value, plus the first seed's bootstrap interval."
