@@ -16,7 +16,8 @@ from .core import MRIDataset, atomic_write, concat_datasets, save_json
 from .methods.base import get_method, list_methods, package_versions, pretrain
 
 # %% auto #0
-__all__ = ['load_splits', 'write_figure', 'run_log', 'audit_job', 'evaluate_job', 'explore_job', 'demo', 'build_parser', 'main']
+__all__ = ['load_splits', 'write_figure', 'run_log', 'audit_job', 'evaluate_job', 'explore_job', 'summary_table', 'demo',
+           'build_parser', 'main']
 
 # %% ../nbs/60_cli.ipynb #c03e4c40
 def load_splits(data: str | Path | None = None, # class-per-folder root, or None for the embedded synthetic data
@@ -121,9 +122,22 @@ def explore_job(encoder, splits: dict[str, MRIDataset], out_html: str | Path, pr
                                       title=f"UMAP of {len(ds)} embeddings")
     return save_map_html(fig, out_html, thumbnails(ds, progress=progress), ds.names), coords
 
-# %% ../nbs/60_cli.ipynb #1ee3c5ff
-def demo(out: str | Path = "demo_out", method: str = "simclr", epochs: int = 12, image_size: int = 32,
-         n_train: int = 600, n_test: int = 300, batch_size: int = 128, seed: int = 0, device: str = "auto",
+# %% ../nbs/60_cli.ipynb #6b1c1e46
+def summary_table(results: dict, # encoder name -> output of `evaluate_encoder`
+                  test: str = "dedup", metric: str = "accuracy") -> str:
+    "A plain-text table of `metric` (mean over seeds) per encoder, probe and label fraction."
+    lines = []
+    for name, res in results.items():
+        for probe in res["probes"]:
+            cells = [f"{float(f):>6.0%}: {e[test][metric]['mean']:.3f}" for f, e in sorted(res[probe].items(), key=lambda kv: float(kv[0]))
+                     if e[test][metric]["mean"] is not None]
+            lines.append(f"{name:>14s} · {probe:<8s} " + "   ".join(cells))
+    head = f"{metric} on the {'de-duplicated' if test == 'dedup' else 'raw'} test set, by label fraction:"
+    return "\n".join([head] + lines)
+
+# %% ../nbs/60_cli.ipynb #8c39ca68
+def demo(out: str | Path = "demo_out", method: str = "simclr", epochs: int = 20, image_size: int = 32,
+         n_train: int = 1000, n_test: int = 300, batch_size: int = 64, seed: int = 0, device: str = "auto",
          progress: bool = True, **method_kwargs) -> dict:
     "Run the main job on the synthetic default data and write every output into `out`; returns the metrics."
     out, t0 = Path(out), time.time()
@@ -147,7 +161,7 @@ def demo(out: str | Path = "demo_out", method: str = "simclr", epochs: int = 12,
                            n_test=n_test, batch_size=batch_size, seed=seed, device=device, **method_kwargs), t0), out / "run.json")
     return results
 
-# %% ../nbs/60_cli.ipynb #80bcb0ec
+# %% ../nbs/60_cli.ipynb #341c4c0a
 def _hparam(s: str):
     "Parse `key=value` from `--set`, reading the value as a Python literal when it is one."
     if "=" not in s: raise argparse.ArgumentTypeError(f"--set expects key=value, got {s!r}")
@@ -158,9 +172,9 @@ def _hparam(s: str):
 
 def _common(p, epochs=True):
     p.add_argument("--data", type=Path, default=None, help="class-per-folder tree (<data>/Training/<class>/*.jpg); default: embedded synthetic data")
-    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--out", type=Path, required=True, help="output folder (explore: a .html file or a folder)")
     p.add_argument("--image-size", type=int, default=64, help="pixels per side (default 64)")
-    if epochs: p.add_argument("--epochs", type=int, default=20, help="pretraining epochs")
+    if epochs: p.add_argument("--epochs", type=int, default=20, help="pretraining epochs (default 20)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
     p.add_argument("--cache-dir", type=Path, default=None, help="on-disk cache of decoded images")
@@ -181,14 +195,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
     p = sub.add_parser("demo", help="run the main job end to end on the embedded synthetic data")
     p.add_argument("--out", type=Path, default=Path("demo_out")); p.add_argument("--method", default="simclr")
-    p.add_argument("--epochs", type=int, default=12); p.add_argument("--image-size", type=int, default=32)
-    p.add_argument("--n-train", type=int, default=600); p.add_argument("--n-test", type=int, default=300)
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--epochs", type=int, default=20, help="pretraining epochs (default 20)")
+    p.add_argument("--image-size", type=int, default=32, help="pixels per side (default 32)")
+    p.add_argument("--n-train", type=int, default=1000, help="synthetic training slices (default 1000)")
+    p.add_argument("--n-test", type=int, default=300, help="synthetic test slices (default 300)")
+    p.add_argument("--batch-size", type=int, default=64, help="images per step (default 64)")
     p.add_argument("--seed", type=int, default=0); p.add_argument("--device", default="auto")
     p.add_argument("--quiet", action="store_true"); p.add_argument("--data", type=Path, default=None, help=argparse.SUPPRESS)
     p = sub.add_parser("pretrain", help="self-supervised pretraining on the Training split (labels unused)")
     _common(p); p.add_argument("--method", default="simclr", help="see `brainssl methods`")
-    p.add_argument("--split", default="Training"); p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--split", default="Training", help="split to pretrain on (default Training; labels are not used)")
+    p.add_argument("--batch-size", type=int, default=256, help="images per step (default 256)")
     p.add_argument("--lr", type=float, default=None, help="peak learning rate (method default if omitted)")
     p.add_argument("--small-images", action="store_true", help="3x3 stride-1 encoder stem")
     p.add_argument("--max-minutes", type=float, default=None, help="stop after this wall-clock budget")
@@ -201,13 +218,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("audit", help="find exact and near duplicates within and across splits")
     _common(p, epochs=False); p.add_argument("--max-distance", type=int, default=None, help="perceptual-hash Hamming threshold")
     p = sub.add_parser("explore", help="UMAP embedding map as a standalone HTML page")
-    _common(p, epochs=False); p.add_argument("--weights", default="random", help="encoder .safetensors, or 'random'")
+    _common(p, epochs=False); p.add_argument("--weights", default="random", help="encoder .safetensors, or 'random' (default)")
     sub.add_parser("methods", help="list the SSL methods")
     return ap
 
-# %% ../nbs/60_cli.ipynb #8631a7c8
+# %% ../nbs/60_cli.ipynb #aaafb159
 def _splits(a, progress):
-    return load_splits(a.data, image_size=a.image_size, seed=a.seed, cache_dir=a.cache_dir, skip_bad=a.skip_bad, progress=progress)
+    if a.data is None: print("note: no --data given, using the embedded synthetic data set", file=sys.stderr)
+    splits = load_splits(a.data, image_size=a.image_size, seed=a.seed, cache_dir=a.cache_dir, skip_bad=a.skip_bad, progress=progress)
+    skipped = [s for ds in splits.values() for s in getattr(ds, "report", {}).get("skipped", [])]
+    for s in skipped: print(f"skipped {s['path']}: {s['reason']}", file=sys.stderr)
+    a.skipped_files = skipped
+    return splits
 
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `brainssl` command. Returns the exit status."
@@ -219,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if a.cmd == "demo":
             if a.data is not None: raise ValueError("demo always uses the embedded synthetic data; use pretrain/evaluate for --data")
-            demo(a.out, a.method, a.epochs, a.image_size, a.n_train, a.n_test, a.batch_size, a.seed, a.device, progress)
+            res = demo(a.out, a.method, a.epochs, a.image_size, a.n_train, a.n_test, a.batch_size, a.seed, a.device, progress)
+            print(summary_table(res))
             print(f"demo finished in {time.time() - t0:.0f} s; outputs in {a.out}/")
             return 0
         splits = _splits(a, progress)
@@ -240,10 +263,12 @@ def main(argv: list[str] | None = None) -> int:
             keep = None if a.no_dedup else audit_job(splits, a.out, progress=progress)[1]
             enc = _load_or_random_encoder(a.weights, splits["Training"].in_channels, seed=a.seed)
             name = "random_init" if a.weights == "random" else Path(a.weights).stem
-            evaluate_job({name: enc}, splits, a.out, keep_mask=keep, label_fractions=a.fractions, probes=a.probes,
-                         seeds=a.seeds, finetune_fractions=a.finetune_fractions or None, finetune_epochs=a.finetune_epochs,
-                         n_boot=a.n_boot, device=a.device, progress=progress)
+            res = evaluate_job({name: enc}, splits, a.out, keep_mask=keep, label_fractions=a.fractions, probes=a.probes,
+                               seeds=a.seeds, finetune_fractions=a.finetune_fractions or None, finetune_epochs=a.finetune_epochs,
+                               n_boot=a.n_boot, device=a.device, progress=progress)
+            print(summary_table(res)); print(f"metrics, plots and run log in {a.out}/")
         elif a.cmd == "explore":
+            if a.weights == "random": print("note: no --weights given, mapping a randomly initialised encoder", file=sys.stderr)
             enc = _load_or_random_encoder(a.weights, splits["Training"].in_channels, seed=a.seed)
             out = a.out if a.out.suffix == ".html" else a.out / "embedding_map.html"
             explore_job(enc, splits, out, seed=a.seed, device=a.device, progress=progress)
@@ -252,5 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         save_json(run_log(vars(a), t0), log_dir / ("run.json" if a.out.suffix != ".html" else a.out.stem + ".run.json"))
         return 0
     except (FileNotFoundError, ValueError) as e:
-        print(f"brainssl {a.cmd}: error: {e}", file=sys.stderr)
+        from brainssl.data import ImageReadError
+        hint = " (use --skip-bad to skip unreadable files and list them)" if isinstance(e, ImageReadError) else ""
+        print(f"brainssl {a.cmd}: error: {e}{hint}", file=sys.stderr)
         return 2

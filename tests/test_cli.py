@@ -14,6 +14,11 @@ def run(args, **kw):
     return subprocess.run(brainssl_cmd() + args, capture_output=True, text=True, timeout=900, **kw)
 
 
+def test_unknown_hyperparameter_is_a_clear_error(tmp_path):
+    r = run(["pretrain", "--out", str(tmp_path / "o"), "--epochs", "1", "--set", "temprature=0.1", "--quiet"])
+    assert r.returncode == 2 and "temprature" in r.stderr and "temperature" in r.stderr and "Traceback" not in r.stderr
+
+
 def test_help_and_methods():
     r = run(["--help"])
     assert r.returncode == 0
@@ -56,9 +61,12 @@ def test_corrupt_file_is_named_then_skipped(tmp_path):
     bad = data / "Training" / "pituitary" / "broken.jpg"
     bad.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     r = run(["audit", "--data", str(data), "--out", str(tmp_path / "a"), "--image-size", "32", "--quiet"])
-    assert r.returncode == 2 and "broken.jpg" in r.stderr
+    assert r.returncode == 2 and "broken.jpg" in r.stderr and "--skip-bad" in r.stderr
     r = run(["audit", "--data", str(data), "--out", str(tmp_path / "a"), "--image-size", "32", "--quiet", "--skip-bad"])
     assert r.returncode == 0, r.stderr
+    assert "skipped" in r.stderr and "broken.jpg" in r.stderr          # the user is told what was left out
+    log = json.loads((tmp_path / "a" / "run.json").read_text())
+    assert [s["path"].endswith("broken.jpg") for s in log["args"]["skipped_files"]] == [True]
 
 
 def test_pretrain_evaluate_explore_on_a_folder(tmp_path):

@@ -59,7 +59,7 @@ def _import_builtin_methods():
     for m in pkgutil.iter_modules(pkg.__path__):
         if m.name != "base": importlib.import_module(f"brainssl.methods.{m.name}")
 
-# %% ../../nbs/20_ssl_base.ipynb #bda7e832
+# %% ../../nbs/20_ssl_base.ipynb #0d440472
 class SSLMethod(L.LightningModule):
     "Shared base of every brainssl SSL method: encoder, views, optimiser and schedule. Subclasses implement `ssl_loss`."
     method_name, description = "base", "abstract base"
@@ -106,6 +106,13 @@ class SSLMethod(L.LightningModule):
         sched = CosineWarmupScheduler(opt, warmup_epochs=warmup, max_epochs=total)
         return [opt], [{"scheduler": sched, "interval": "step"}]
 
+    def on_train_start(self):
+        # A run resumed with a larger --epochs restores the old schedule length from the checkpoint; stretch it to the
+        # new total so the extra epochs do not train at the final, near-zero learning rate.
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        for cfg in self.trainer.lr_scheduler_configs:
+            if hasattr(cfg.scheduler, "max_epochs"): cfg.scheduler.max_epochs = total
+
     @property
     def encoder(self) -> Encoder:
         "The encoder being pretrained (alias of `backbone`)."
@@ -144,7 +151,7 @@ def package_versions() -> dict:
     out["cuda"] = torch.version.cuda if torch.cuda.is_available() else None
     return out
 
-# %% ../../nbs/20_ssl_base.ipynb #eef8ffed
+# %% ../../nbs/20_ssl_base.ipynb #436a8c33
 def pretrain(method: str | SSLMethod, # a registered name ("simclr") or a constructed `SSLMethod`
              data: MRIDataset, # unlabelled training images; labels are ignored
              out_dir: str | Path, # checkpoints, `encoder.safetensors` and `pretrain.json` go here
@@ -162,9 +169,15 @@ def pretrain(method: str | SSLMethod, # a registered name ("simclr") or a constr
     if len(data) == 0: raise ValueError("pretrain got an empty dataset")
     out_dir = Path(out_dir); ck_dir = out_dir / "checkpoints"
     L.seed_everything(seed, workers=True, verbose=False)
+    if epochs < 1: raise ValueError(f"epochs must be at least 1, got {epochs}")
     if isinstance(method, str):
         method_kwargs.setdefault("in_channels", data.in_channels)
-        model = get_method(method)(**method_kwargs)
+        cls = get_method(method)
+        try: model = cls(**method_kwargs)
+        except TypeError as e:
+            import inspect
+            names = sorted({p for c in cls.__mro__ if "__init__" in vars(c) for p in inspect.signature(c.__init__).parameters} - {"self", "kwargs"})
+            raise ValueError(f"bad hyper-parameter for --method {method}: {e}. Known: {', '.join(names)}") from e
     else: model = method
     if model.hparams.in_channels != data.in_channels:
         raise ValueError(f"method expects {model.hparams.in_channels} channels but data has {data.in_channels} ({data.modalities})")
