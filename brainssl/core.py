@@ -17,8 +17,8 @@ from lightning.pytorch import seed_everything
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['CLASSES', 'MODALITIES', 'seeded_generator', 'atomic_write', 'save_json', 'resolve_device', 'MRIDataset',
-           'TensorMRIDataset', 'MRISubset', 'MRIConcat', 'concat_datasets', 'make_loader']
+__all__ = ['CLASSES', 'MODALITIES', 'seeded_generator', 'atomic_write', 'save_json', 'quiet_lightning', 'resolve_device',
+           'MRIDataset', 'TensorMRIDataset', 'MRISubset', 'MRIConcat', 'concat_datasets', 'make_loader']
 
 # %% ../nbs/00_core.ipynb #8d426b56
 CLASSES = ("glioma", "meningioma", "notumor", "pituitary")  # label index i <-> CLASSES[i]
@@ -74,7 +74,24 @@ def save_json(obj, # dicts, lists, numbers, strings, numpy/torch values
     with atomic_write(path, "w") as f: json.dump(_to_jsonable(obj), f, indent=2)
     return path
 
-# %% ../nbs/00_core.ipynb #d43bebce
+# %% ../nbs/00_core.ipynb #640ea555
+@contextlib.contextmanager
+def quiet_lightning():
+    "Context manager that silences Lightning's info banners and a few known-harmless warnings inside its block."
+    import logging, warnings
+    logs = [logging.getLogger(n) for n in ("lightning.pytorch", "lightning.fabric", "lightning.pytorch.utilities.rank_zero")]
+    levels = [lg.level for lg in logs]
+    for lg in logs: lg.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", ".*does not have many workers.*")
+            warnings.filterwarnings("ignore", ".*number of training batches.*")
+            warnings.filterwarnings("ignore", ".*LeafSpec.*")  # a torch/lightning version deprecation, not ours
+            yield
+    finally:
+        for lg, lv in zip(logs, levels): lg.setLevel(lv)
+
+# %% ../nbs/00_core.ipynb #84a35a94
 def resolve_device(device: str | torch.device = "auto", # "auto", "cpu", "cuda", "cuda:1" or "mps"
                   ) -> torch.device:
     "The `torch.device` for `device`. Raises `ValueError` if the device is unknown or not available."
@@ -91,7 +108,7 @@ def resolve_device(device: str | torch.device = "auto", # "auto", "cpu", "cuda",
         raise ValueError(f"--device {device!r} was asked for, but MPS is not available on this machine")
     return dev
 
-# %% ../nbs/00_core.ipynb #9c0e1027
+# %% ../nbs/00_core.ipynb #87d7629c
 class MRIDataset(Dataset):
     "Base class of every brainssl image set: `uint8` slices of shape `(C, H, W)` with labels and per-sample metadata."
     def __init__(self,
@@ -135,7 +152,7 @@ class MRIDataset(Dataset):
         counts = {c: int((self.labels == k).sum()) for k, c in enumerate(self.classes)}
         return f"{type(self).__name__}(n={len(self)}, split={self.split!r}, modalities={self.modalities}, counts={counts})"
 
-# %% ../nbs/00_core.ipynb #3a293838
+# %% ../nbs/00_core.ipynb #1e10f996
 class TensorMRIDataset(MRIDataset):
     "An `MRIDataset` held in memory as one `uint8` tensor `(N, C, H, W)`, with optional masks `(N, 1, H, W)`."
     def __init__(self,
@@ -159,7 +176,7 @@ class TensorMRIDataset(MRIDataset):
     def load_image(self, i): return self.images[i]
     def load_mask(self, i): return None if self.masks is None else self.masks[i]
 
-# %% ../nbs/00_core.ipynb #3f10c6f4
+# %% ../nbs/00_core.ipynb #e12141cd
 class MRISubset(MRIDataset):
     "The samples `indices` of `parent`, with metadata sliced to match."
     def __init__(self, parent: MRIDataset, indices: Sequence[int]):
@@ -173,7 +190,7 @@ class MRISubset(MRIDataset):
     def load_image(self, i): return self.parent.load_image(int(self.parent_indices[i]))
     def load_mask(self, i): return self.parent.load_mask(int(self.parent_indices[i]))
 
-# %% ../nbs/00_core.ipynb #00bb0ead
+# %% ../nbs/00_core.ipynb #ad2556d4
 def _subset(self: MRIDataset, indices: Sequence[int]) -> MRISubset:
     "The samples at `indices` as a new dataset that shares this one's loader and cache."
     return MRISubset(self, indices)
@@ -187,7 +204,7 @@ def _stack(self: MRIDataset, indices: Sequence[int] | None = None, progress: boo
 
 MRIDataset.subset, MRIDataset.stack = _subset, _stack
 
-# %% ../nbs/00_core.ipynb #98ae7935
+# %% ../nbs/00_core.ipynb #600e775c
 class MRIConcat(MRIDataset):
     "Several `MRIDataset`s joined end to end; `sample_splits[i]` names the part sample `i` came from."
     def __init__(self, parts: dict[str, MRIDataset]):
@@ -219,7 +236,7 @@ def concat_datasets(parts: dict[str, MRIDataset], # split name -> dataset, e.g. 
     "Join datasets with the same classes and modalities into one, keeping each sample's split name."
     return MRIConcat(parts)
 
-# %% ../nbs/00_core.ipynb #aba757f1
+# %% ../nbs/00_core.ipynb #2d42a128
 def make_loader(ds: Dataset, # any map-style dataset, usually an `MRIDataset`
                 batch_size: int = 64,
                 shuffle: bool = False,
