@@ -295,7 +295,7 @@ class FineTuner(L.LightningModule):
         opt = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         return [opt], [torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, self.epochs))]
 
-# %% ../nbs/40_evaluate.ipynb #eb7ba4f9
+# %% ../nbs/40_evaluate.ipynb #6959d4f9
 def _trainer_kwargs(device, progress: bool, epochs: int) -> dict:
     "Lightning `Trainer` arguments for an inner training loop: no checkpoints, no loggers, mixed precision on GPU only."
     dev = resolve_device(device)
@@ -308,9 +308,7 @@ def _trainer_kwargs(device, progress: bool, epochs: int) -> dict:
         kw.update(accelerator=dev.type, devices=1, precision="32-true")
     return kw
 
-_quiet_lightning = quiet_lightning  # shared with `pretrain`, defined in brainssl.core
-
-# %% ../nbs/40_evaluate.ipynb #c7a40b94
+# %% ../nbs/40_evaluate.ipynb #de7a8fd9
 def finetune(encoder: nn.Module, # (B, C, H, W) -> (B, D) with `.dim`; copied, never modified
              train_ds: MRIDataset, # labelled training samples (labels in [0, K)), e.g. a label-fraction subset
              test_ds: MRIDataset, # samples to predict
@@ -332,7 +330,7 @@ def finetune(encoder: nn.Module, # (B, C, H, W) -> (B, D) with `.dim`; copied, n
     epochs = max(int(epochs), math.ceil(min_steps / steps_per_epoch))  # 1% of labels is one step per epoch
     if augment is True: augment = _default_augment(int(train_ds[0]["image"].shape[-1]))
     module = FineTuner(copy.deepcopy(encoder), len(train_ds.classes), lr=lr, epochs=epochs, augment=augment or None)
-    with _quiet_lightning():
+    with quiet_lightning():
         trainer = L.Trainer(**_trainer_kwargs(device, progress, epochs))
         trainer.fit(module, make_loader(train_ds, batch_size, shuffle=True, seed=seed, drop_last=True))
         out = trainer.predict(module, make_loader(test_ds, batch_size), return_predictions=True)
