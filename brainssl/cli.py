@@ -161,7 +161,7 @@ def demo(out: str | Path = "demo_out", method: str = "simclr", epochs: int = 20,
                            n_test=n_test, batch_size=batch_size, seed=seed, device=device, **method_kwargs), t0), out / "run.json")
     return results
 
-# %% ../nbs/60_cli.ipynb #341c4c0a
+# %% ../nbs/60_cli.ipynb #392a1ac0
 def _hparam(s: str):
     "Parse `key=value` from `--set`, reading the value as a Python literal when it is one."
     if "=" not in s: raise argparse.ArgumentTypeError(f"--set expects key=value, got {s!r}")
@@ -208,7 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=256, help="images per step (default 256)")
     p.add_argument("--lr", type=float, default=None, help="peak learning rate (method default if omitted)")
     p.add_argument("--small-images", action="store_true", help="3x3 stride-1 encoder stem")
-    p.add_argument("--max-minutes", type=float, default=None, help="stop after this wall-clock budget")
+    p.add_argument("--max-minutes", type=float, default=None, help="time budget; the LR schedule follows it and --epochs becomes a cap")
+    p.add_argument("--budget-clock", choices=["wall", "cpu"], default="wall", help="clock of --max-minutes: wall time, or CPU time of the process")
     p.add_argument("--no-resume", action="store_true", help="start afresh even if a checkpoint exists in --out")
     p.add_argument("--set", type=_hparam, action="append", default=[], metavar="KEY=VALUE", help="method hyper-parameter, e.g. temperature=0.2")
     p = sub.add_parser("evaluate", help="few-label evaluation of an encoder (raw and de-duplicated Testing)")
@@ -222,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("methods", help="list the SSL methods")
     return ap
 
-# %% ../nbs/60_cli.ipynb #aaafb159
+# %% ../nbs/60_cli.ipynb #8b1a3c18
 def _splits(a, progress):
     if a.data is None: print("note: no --data given, using the embedded synthetic data set", file=sys.stderr)
     splits = load_splits(a.data, image_size=a.image_size, seed=a.seed, cache_dir=a.cache_dir, skip_bad=a.skip_bad, progress=progress)
@@ -253,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
             if a.small_images: kw["small_images"] = True
             get_method(a.method)
             pretrain(a.method, splits[a.split], a.out, epochs=a.epochs, batch_size=a.batch_size, seed=a.seed,
-                     device=a.device, resume=not a.no_resume, progress=progress, max_minutes=a.max_minutes,
+                     device=a.device, resume=not a.no_resume, progress=progress, max_minutes=a.max_minutes, budget_clock=a.budget_clock,
                      image_size=a.image_size, **kw)
         elif a.cmd == "audit":
             kw = {} if a.max_distance is None else {"max_distance": a.max_distance}
