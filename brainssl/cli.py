@@ -104,12 +104,16 @@ def evaluate_job(encoders: dict, # name -> encoder (nn.Module with `.dim`)
     write_figure(fig, out / "confusion_matrix.html")
     return results
 
-# %% ../nbs/60_cli.ipynb #70c2d889
+# %% ../nbs/60_cli.ipynb #3ff8bfc7
 def explore_job(encoder, splits: dict[str, MRIDataset], out_html: str | Path, predictions: dict | None = None,
-                seed: int = 0, device: str = "auto", progress: bool = True):
-    "UMAP map of every split's embeddings, coloured by label, split (and prediction), written as standalone HTML."
+                seed: int = 0, device: str = "auto", progress: bool = True, predict: bool = False,
+                audit_duplicates: bool = True, thumb_format: str = "webp", **umap_kwargs):
+    """UMAP explorer page of every split's embeddings (`brainssl.explore`): colourings by label, split, k-means cluster,
+    site, duplicate group and label-error flag (and prediction/correct), hover thumbnails; written as standalone HTML.
+    `predict=True` adds predictions of a linear probe fitted on the Training split (in-sample there)."""
     from brainssl.encoder import embed
-    from brainssl.embedmap import map_from_embeddings, save_map_html, thumbnails
+    from brainssl.audit import audit
+    from brainssl.explore import explorer_table, save_explorer_html
     ds = concat_datasets(splits)
     X = embed(encoder, ds, device=device, progress=progress)
     preds = None
@@ -118,9 +122,15 @@ def explore_job(encoder, splits: dict[str, MRIDataset], out_html: str | Path, pr
         for name, p in predictions.items():
             preds[np.asarray(ds.sample_splits) == name] = p
         if (preds < 0).any(): preds = None
-    fig, coords = map_from_embeddings(X, ds, predictions=preds, splits=ds.sample_splits, seed=seed,
-                                      title=f"UMAP of {len(ds)} embeddings")
-    return save_map_html(fig, out_html, thumbnails(ds, progress=progress), ds.names), coords
+    elif predict and "Training" in splits:
+        from brainssl.evaluate import linear_probe
+        tr = np.asarray(ds.sample_splits) == "Training"
+        lab = tr & (ds.labels >= 0)
+        preds = linear_probe(X[lab], ds.labels[lab], X, seed=seed)[0].argmax(1)
+    report = audit(splits, progress=progress) if audit_duplicates else None
+    table = explorer_table(X, ds, predictions=preds, audit=report, seed=seed, **umap_kwargs)
+    path = save_explorer_html(table, ds, out_html, title=f"UMAP of {len(ds)} embeddings", fmt=thumb_format, progress=progress)
+    return path, table.coords
 
 # %% ../nbs/60_cli.ipynb #6b1c1e46
 def summary_table(results: dict, # encoder name -> output of `evaluate_encoder`
@@ -161,7 +171,7 @@ def demo(out: str | Path = "demo_out", method: str = "simclr", epochs: int = 20,
                            n_test=n_test, batch_size=batch_size, seed=seed, device=device, **method_kwargs), t0), out / "run.json")
     return results
 
-# %% ../nbs/60_cli.ipynb #392a1ac0
+# %% ../nbs/60_cli.ipynb #270d4a66
 def _hparam(s: str):
     "Parse `key=value` from `--set`, reading the value as a Python literal when it is one."
     if "=" not in s: raise argparse.ArgumentTypeError(f"--set expects key=value, got {s!r}")
@@ -218,12 +228,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-dedup", action="store_true", help="skip the duplicate audit (dedup figures then equal raw)")
     p = sub.add_parser("audit", help="find exact and near duplicates within and across splits")
     _common(p, epochs=False); p.add_argument("--max-distance", type=int, default=None, help="perceptual-hash Hamming threshold")
-    p = sub.add_parser("explore", help="UMAP embedding map as a standalone HTML page")
+    p = sub.add_parser("explore", help="UMAP embedding explorer as a standalone HTML page")
     _common(p, epochs=False); p.add_argument("--weights", default="random", help="encoder .safetensors, or 'random' (default)")
+    p.add_argument("--predict", action="store_true", help="colour by a linear probe's predictions (fitted on Training)")
+    p.add_argument("--n-neighbors", type=int, default=15, help="UMAP n_neighbors (default 15)")
+    p.add_argument("--min-dist", type=float, default=0.1, help="UMAP min_dist (default 0.1)")
+    p.add_argument("--metric", default="cosine", help="UMAP and neighbour metric (default cosine)")
+    p.add_argument("--thumb-format", default="webp", choices=["webp", "png", "jpeg"], help="hover thumbnails (default webp, smallest)")
     sub.add_parser("methods", help="list the SSL methods")
     return ap
 
-# %% ../nbs/60_cli.ipynb #8b1a3c18
+# %% ../nbs/60_cli.ipynb #22661377
 def _splits(a, progress):
     if a.data is None: print("note: no --data given, using the embedded synthetic data set", file=sys.stderr)
     splits = load_splits(a.data, image_size=a.image_size, seed=a.seed, cache_dir=a.cache_dir, skip_bad=a.skip_bad, progress=progress)
@@ -272,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
             if a.weights == "random": print("note: no --weights given, mapping a randomly initialised encoder", file=sys.stderr)
             enc = _load_or_random_encoder(a.weights, splits["Training"].in_channels, seed=a.seed)
             out = a.out if a.out.suffix == ".html" else a.out / "embedding_map.html"
-            explore_job(enc, splits, out, seed=a.seed, device=a.device, progress=progress)
+            explore_job(enc, splits, out, seed=a.seed, device=a.device, progress=progress, predict=a.predict,
+                        thumb_format=a.thumb_format, n_neighbors=a.n_neighbors, min_dist=a.min_dist, metric=a.metric)
             print(f"wrote {out}")
         log_dir = a.out.parent if a.out.suffix == ".html" else a.out
         save_json(run_log(vars(a), t0), log_dir / ("run.json" if a.out.suffix != ".html" else a.out.stem + ".run.json"))

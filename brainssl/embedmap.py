@@ -104,17 +104,22 @@ def umap_embed(X, # (N, D) embeddings, numpy or torch, N >= 4, all finite
     while len(_UMAP_CACHE) > _UMAP_CACHE_SIZE: _UMAP_CACHE.popitem(last=False)
     return Y.copy()
 
-# %% ../nbs/50_embedding_map.ipynb #e57a9c77
+# %% ../nbs/50_embedding_map.ipynb #4a405cf7
+_THUMB_FORMATS = {"png": ("PNG", dict(optimize=True)), "webp": ("WEBP", dict(quality=80, method=4)),
+                  "jpeg": ("JPEG", dict(quality=85))}  # fmt -> Pillow format and save options
+
 def _png_uri(img: np.ndarray, # (H, W) or (H, W, 3) uint8
              size: int, # longest side of the thumbnail in pixels
+             fmt: str = "png", # "png" (lossless), "webp" or "jpeg" (lossy, smaller)
             ) -> str:
-    "A base64 PNG data URI of `img`, resized so its longest side is `size` pixels."
+    "A base64 image data URI of `img` (PNG by default), resized so its longest side is `size` pixels."
     h, w = img.shape[:2]
     s = size / max(h, w)
     im = Image.fromarray(img).resize((max(1, round(w * s)), max(1, round(h * s))), Image.Resampling.BILINEAR)
     buf = io.BytesIO()
-    im.save(buf, format="PNG", optimize=True)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    pil_fmt, opts = _THUMB_FORMATS[fmt]
+    im.save(buf, format=pil_fmt, **opts)
+    return f"data:image/{fmt};base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 def _image_getter(data):
     "A function `i -> uint8 (C, H, W)` numpy image and the number of images in `data`."
@@ -126,14 +131,16 @@ def _image_getter(data):
         return (lambda i: arr[i]), len(arr)
     raise TypeError(f"data must be an MRIDataset or a uint8 (N, C, H, W) tensor, got {type(data).__name__}")
 
-# %% ../nbs/50_embedding_map.ipynb #f7a89bcc
+# %% ../nbs/50_embedding_map.ipynb #d09918c6
 def thumbnails(data, # an `MRIDataset`, or a uint8 tensor/array (N, C, H, W)
                size: int = 64, # longest side of each thumbnail in pixels
                channel: int | str = 0, # channel (modality) to show, or "rgb" for a 3-channel image
                progress: bool = True, # show a progress bar
-              ) -> list[str]: # N PNG data URIs ("data:image/png;base64,...")
-    "Small PNG data URIs of every image in `data`, for hover panels. Raises `ValueError` naming `data`, `size` or `channel`."
+               fmt: str = "png", # "png" (lossless), "webp" (about 4x smaller, lossy) or "jpeg"
+              ) -> list[str]: # N data URIs ("data:image/png;base64,...")
+    "Small image data URIs of every image in `data`, for hover panels. Raises `ValueError` naming `data`, `size`, `channel` or `fmt`."
     if int(size) < 1: raise ValueError(f"size must be a positive number of pixels, got {size}")
+    if fmt not in _THUMB_FORMATS: raise ValueError(f"fmt must be one of {sorted(_THUMB_FORMATS)}, got {fmt!r}")
     get, n = _image_getter(data)
     out = []
     for i in tqdm(range(n), desc="thumbnails", disable=not progress, leave=False):
@@ -144,7 +151,7 @@ def thumbnails(data, # an `MRIDataset`, or a uint8 tensor/array (N, C, H, W)
             img = np.ascontiguousarray(x.transpose(1, 2, 0))  # (H, W, 3)
         elif isinstance(channel, (int, np.integer)) and -C <= channel < C: img = x[channel]  # (H, W)
         else: raise ValueError(f"channel={channel!r} does not exist in image {i}, which has {C} channels")
-        out.append(_png_uri(img, int(size)))
+        out.append(_png_uri(img, int(size), fmt))
     return out
 
 # %% ../nbs/50_embedding_map.ipynb #8db41e87
@@ -294,7 +301,9 @@ body {{ margin: 0; font-family: sans-serif; }}
 </body></html>
 """
 
-# %% ../nbs/50_embedding_map.ipynb #e96bb70f
+# %% ../nbs/50_embedding_map.ipynb #931d86a4
+_DATA_URI_HEADS = {f"data:image/{f};base64" for f in _THUMB_FORMATS}
+
 def _n_points(fig: go.Figure) -> int:
     "Number of samples in a figure from `embedding_map`: one more than the largest `customdata` index."
     idx = [np.asarray(t.customdata).reshape(len(t.x), -1)[:, 0] for t in fig.data if t.customdata is not None and len(t.x)]
@@ -302,7 +311,7 @@ def _n_points(fig: go.Figure) -> int:
 
 def save_map_html(fig: go.Figure, # a figure from `embedding_map` (customdata = sample index)
                   path: str | Path, # destination `.html` file
-                  thumbs: Sequence[str] | None = None, # (N,) PNG data URIs from `thumbnails`, shown on hover
+                  thumbs: Sequence[str] | None = None, # (N,) image data URIs from `thumbnails`, shown on hover
                   names: Sequence[str] | None = None, # (N,) file names shown under the thumbnail (as text)
                   title: str = "brainssl embedding map", # page title (HTML-escaped)
                  ) -> Path:
@@ -311,8 +320,8 @@ def save_map_html(fig: go.Figure, # a figure from `embedding_map` (customdata = 
     if thumbs is not None:
         thumbs = list(thumbs)
         if len(thumbs) < n: raise ValueError(f"thumbs has {len(thumbs)} entries but the figure has {n} points")
-        if not all(isinstance(t, str) and t.startswith("data:image/png;base64,") for t in thumbs):
-            raise ValueError("thumbs must be PNG data URIs as made by `thumbnails`")
+        if not all(isinstance(t, str) and t.split(",", 1)[0] in _DATA_URI_HEADS for t in thumbs):
+            raise ValueError("thumbs must be image data URIs as made by `thumbnails`")
     if names is not None:
         names = [str(s) for s in names]
         if len(names) < n: raise ValueError(f"names has {len(names)} entries but the figure has {n} points")

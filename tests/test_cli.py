@@ -91,7 +91,7 @@ def test_pretrain_evaluate_explore_on_a_folder(tmp_path):
              "--image-size", "32", "--quiet", "--device", "cpu"])
     assert r.returncode == 0, r.stderr
     page = (tmp_path / "map.html").read_text()
-    assert "data:image/png;base64," in page and "copied.png" in page
+    assert "data:image/webp;base64," in page and "copied.png" in page
 
 
 def test_killed_pretrain_resumes_and_leaves_no_partial_files(tmp_path):
