@@ -75,16 +75,17 @@ def test_hover_shows_thumbnail(browser, tmp_path):
     page, _ = _open(browser, path)
     data = json.loads(page.text_content("#brainssl-map-data"))
     assert page.eval_on_selector("#brainssl-thumb", "e => getComputedStyle(e).visibility") == "hidden"
-    x, y, i = _point_xy(page, 0, 0)
-    page.mouse.move(x, y)
-    page.wait_for_function("() => getComputedStyle(document.getElementById('brainssl-thumb')).visibility === 'visible'", timeout=5000)
-    assert page.get_attribute("#brainssl-thumb", "src") == data["thumbs"][i]
-    assert page.text_content("#brainssl-caption") == data["names"][i]
-    assert page.evaluate("document.getElementById('brainssl-thumb').naturalWidth") == 64  # the embedded image decoded
-    # a second point shows its own image
-    x2, y2, i2 = _point_xy(page, 1, 0)
-    page.mouse.move(x2, y2)
-    page.wait_for_function("(s) => document.getElementById('brainssl-thumb').src === s", arg=data["thumbs"][i2], timeout=5000)
+    for t in (0, 1):                                   # a point of two different traces
+        x, y, _ = _point_xy(page, t, 0)
+        page.evaluate("document.getElementById('brainssl-caption').textContent = ''")
+        page.mouse.move(x, y)
+        page.wait_for_function("() => document.getElementById('brainssl-caption').textContent !== ''", timeout=5000)
+        i = data["names"].index(page.text_content("#brainssl-caption"))  # the point under the cursor (points may overlap)
+        assert page.eval_on_selector("#brainssl-thumb", "e => getComputedStyle(e).visibility") == "visible"
+        assert page.get_attribute("#brainssl-thumb", "src") == data["thumbs"][i]
+        assert page.evaluate("document.getElementById('brainssl-thumb').naturalWidth") == 64  # the embedded image decoded
+        lines = page.eval_on_selector_all("#brainssl-info div", "ds => ds.map(d => d.textContent)")
+        assert lines == data["info"][i] and lines[0].startswith("label: ")
     page.close()
 
 
@@ -106,10 +107,16 @@ def test_malicious_file_names_do_not_run(browser, tmp_path):
     assert page.locator("body img[src='x']").count() == 0
     data = json.loads(page.text_content("#brainssl-map-data"))
     assert data["names"][:3] == EVIL                                  # the names survive intact, as data
-    for t in (0, 1, 2):                                                # hover each evil point (first point of each label trace)
-        x, y, i = _point_xy(page, t, 0)
+    for j, name in enumerate(EVIL):                                    # hover each evil point
+        x, y = page.evaluate("""(j) => { const gd = document.getElementById('brainssl-map');
+            const t = gd._fullData.findIndex(tr => tr.visible === true && Array.from(tr.customdata).includes(j));
+            const tr = gd._fullData[t], k = Array.from(tr.customdata).indexOf(j);
+            const r = gd.querySelector('.nsewdrag').getBoundingClientRect();
+            return [r.left + gd._fullLayout.xaxis.l2p(tr.x[k]), r.top + gd._fullLayout.yaxis.l2p(tr.y[k])]; }""", j)
+        page.mouse.move(1, 1)
         page.mouse.move(x, y)
-        page.wait_for_function("(n) => document.getElementById('brainssl-caption').textContent === n", arg=data["names"][i], timeout=5000)
-        assert page.evaluate("typeof window.__pwned") == "undefined"   # shown as text, never parsed as HTML
+        page.wait_for_function("(n) => document.getElementById('brainssl-caption').textContent === n", arg=name, timeout=5000)
+        assert page.evaluate("typeof window.__pwned") == "undefined"    # shown as text, never parsed as HTML
+    assert page.locator("#brainssl-panel script, #brainssl-panel img[src='x']").count() == 0
     assert page.title() == "brainssl embedding explorer" and not dialogs
     page.close()
