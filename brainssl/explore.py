@@ -24,8 +24,8 @@ from .embedmap import _check_embeddings, _class_name, _png_uri, embedding_map, s
 
 # %% auto #0
 __all__ = ['nearest_neighbours', 'LabelErrorScores', 'label_error_candidates', 'duplicate_groups', 'kmeans_clusters',
-           'ExplorerTable', 'explorer_table', 'Explorer', 'color_by', 'show_sample', 'select', 'on_select',
-           'export_selection', 'search', 'highlight', 'compare_runs', 'save_explorer_html']
+           'ExplorerTable', 'explorer_table', 'Explorer', 'color_by', 'show_sample', 'explain_sample', 'select',
+           'on_select', 'export_selection', 'search', 'highlight', 'compare_runs', 'save_explorer_html']
 
 # %% ../nbs/51_explorer.ipynb #e98c81ec
 def nearest_neighbours(X, # (N, D) embeddings, numpy or torch, N >= 4, all finite
@@ -178,7 +178,7 @@ def _counts_table(labels: Sequence[str]) -> str:
     rows = "".join(f"<tr><td>{html.escape(k)}</td><td style='text-align:right'>{v}</td></tr>" for k, v in Counter(labels).most_common())
     return f"<table class='brainssl-counts'><tr><th>label</th><th>n</th></tr>{rows}</table>"
 
-# %% ../nbs/51_explorer.ipynb #2d8c08d3
+# %% ../nbs/51_explorer.ipynb #70c660dd
 class Explorer:
     "Interactive UMAP explorer of an `ExplorerTable` and its images, as an ipywidgets layout around a plotly `FigureWidget`."
     def __init__(self,
@@ -191,10 +191,13 @@ class Explorer:
                  thumb_size: int = 64, # side of neighbour and gallery thumbnails, pixels
                  n_gallery: int = 48, # most thumbnails shown for a selection (the counts cover all of it)
                  width: int = 700, # figure width, pixels
+                 model=None, # optional classifier (`brainssl.explain.Classifier`): clicking a point then shows its Grad-CAM overlay
+                 explain_method: str = "gradcam", # attribution shown on click: "gradcam", "gradcampp" or "occlusion"
                 ):
         if len(table) != len(ds): raise ValueError(f"table has {len(table)} samples but ds has {len(ds)}")
         if not 0 <= channel < ds.in_channels: raise ValueError(f"channel={channel} does not exist; ds has {ds.in_channels} channels")
         self.table, self.ds, self.title, self.channel = table, ds, title, channel
+        self.model, self.explain_method = model, explain_method
         self.panel_size, self.thumb_size, self.n_gallery = panel_size, thumb_size, n_gallery
         self.current, self.selected, self.coloring = None, np.zeros(0, np.int64), None
         self.highlighted: dict[str, np.ndarray] = {}
@@ -206,7 +209,7 @@ class Explorer:
         self._build_controls()
         self.color_by(color_by)
 
-# %% ../nbs/51_explorer.ipynb #7508c211
+# %% ../nbs/51_explorer.ipynb #c1a49c1b
 def _build_controls(self: Explorer):
     "Create the side panel, menus, gallery and export widgets, and wire them to the methods."
     t = self.table
@@ -222,13 +225,14 @@ def _build_controls(self: Explorer):
         self.highlight_boxes[kind] = box
     self.image = widgets.Image(format="png", width=self.panel_size, height=self.panel_size)
     self.info = widgets.HTML("<i>hover or click a point</i>")
+    self.explanation = widgets.HTML("" if self.model is None else "<i>click a point to see what the classifier looked at</i>")
     self.gallery = widgets.HTML("<i>select points with the lasso or box tool</i>")
     self.export_path = widgets.Text(value="selection.csv", description="CSV file")
     self.export_button = widgets.Button(description="export selection", icon="download")
     self.export_button.on_click(lambda _: self._export_clicked())
     self.status = widgets.HTML()
     controls = widgets.HBox([self.color_menu, self.search_box, *self.highlight_boxes.values()])
-    panel = widgets.VBox([self.image, self.info], layout=widgets.Layout(width=f"{self.panel_size + 60}px"))
+    panel = widgets.VBox([self.image, self.explanation, self.info], layout=widgets.Layout(width=f"{self.panel_size + 60}px"))
     self.widget = widgets.VBox([controls, widgets.HBox([self.fig, panel]),
                                 widgets.HBox([self.export_path, self.export_button, self.status]), self.gallery])
 
@@ -238,7 +242,7 @@ def _repr_mimebundle_(self: Explorer, **kwargs):
 
 Explorer._build_controls, Explorer._repr_mimebundle_ = _build_controls, _repr_mimebundle_
 
-# %% ../nbs/51_explorer.ipynb #5d48e8a5
+# %% ../nbs/51_explorer.ipynb #c3aee98c
 def color_by(self: Explorer, name: str):
     "Recolour the map by `name` (one of `table.colorings`). Raises `ValueError` naming an unknown colouring."
     t = self.table
@@ -254,7 +258,7 @@ def color_by(self: Explorer, name: str):
         for kind, idx in self.highlighted.items(): self._add_ring(kind, idx)
         self._paint_selection()
     for tr in self.fig.data:
-        tr.on_hover(self._on_point); tr.on_click(self._on_point); tr.on_selection(self._on_selection)
+        tr.on_hover(self._on_point); tr.on_click(self._on_click); tr.on_selection(self._on_selection)
     self.coloring = name
     if self.color_menu.value != name: self.color_menu.value = name
     self._parts = {}
@@ -269,7 +273,7 @@ def _add_ring(self: Explorer, kind: str, idx: np.ndarray):
 
 Explorer.color_by, Explorer._add_ring = color_by, _add_ring
 
-# %% ../nbs/51_explorer.ipynb #adaef523
+# %% ../nbs/51_explorer.ipynb #08c64a8e
 def _full_image(self: Explorer, i: int) -> bytes:
     "PNG bytes of sample `i` at full size: its original file if readable, else the stored image scaled to the panel."
     paths = self.table.paths
@@ -312,12 +316,29 @@ def show_sample(self: Explorer, i: int):
     nbrs = "".join(self._tile(int(j), _class_name(int(t.labels[j]), t.classes)) for j in t.neighbours[i][:8])
     self.info.value = f"<table>{info}</table><div><b>nearest in embedding space</b></div><div>{nbrs}</div>"
 
-def _on_point(self: Explorer, trace, points, state):
-    "plotly hover/click callback: show the first point under the cursor (other traces get an empty `points`)."
-    if points.point_inds: self.show_sample(int(np.asarray(trace.customdata)[points.point_inds[0]]))
+def explain_sample(self: Explorer, i: int):
+    "Show the classifier's attribution overlay (Grad-CAM by default, `brainssl.explain`) of sample `i` in the panel."
+    if self.model is None: raise ValueError("explain_sample needs a classifier: pass model=Classifier(encoder, head) to Explorer")
+    from brainssl.explain import gradcam_overlay_png
+    uri = gradcam_overlay_png(self.model, self.ds.load_image(int(i)), method=self.explain_method, channel=self.channel,
+                              size=self.panel_size)
+    self.explanation.value = (f"<img src='{uri}' width='{self.panel_size}'><div style='font-size:11px'>"
+                              f"{html.escape(self.explain_method)} of the predicted class</div>")
 
-Explorer._full_image, Explorer._thumb, Explorer._tile, Explorer.show_sample, Explorer._on_point = \
-    _full_image, _thumb, _tile, show_sample, _on_point
+def _on_point(self: Explorer, trace, points, state, explain: bool = False):
+    "plotly hover callback (and, with `explain`, click): show the first point under the cursor; other traces get an empty `points`."
+    if not points.point_inds: return
+    i = int(np.asarray(trace.customdata)[points.point_inds[0]])
+    self.show_sample(i)
+    if explain and self.model is not None: self.explain_sample(i)
+
+def _on_click(self: Explorer, trace, points, state):
+    "plotly click callback: as hover, plus the classifier's attribution overlay when the explorer has a model."
+    self._on_point(trace, points, state, explain=True)
+
+Explorer._full_image, Explorer._thumb, Explorer._tile, Explorer.show_sample, Explorer.explain_sample = \
+    _full_image, _thumb, _tile, show_sample, explain_sample
+Explorer._on_point, Explorer._on_click = _on_point, _on_click
 
 # %% ../nbs/51_explorer.ipynb #2a698528
 def select(self: Explorer, indices: Sequence[int], notify: bool = True):
@@ -406,7 +427,7 @@ def highlight(self: Explorer, kind: str, on: bool = True, indices: Sequence[int]
 Explorer.export_selection, Explorer._export_clicked, Explorer.search, Explorer.highlight = \
     export_selection, _export_clicked, search, highlight
 
-# %% ../nbs/51_explorer.ipynb #4eaa0702
+# %% ../nbs/51_explorer.ipynb #02df8d78
 def compare_runs(a: Explorer, # explorer of run A
                  b: Explorer, # explorer of run B, over the same samples in the same order
                 ) -> widgets.HBox:
@@ -418,7 +439,7 @@ def compare_runs(a: Explorer, # explorer of run A
     for e in (a, b): e.fig.layout.width = 520
     return widgets.HBox([a.widget, b.widget])
 
-# %% ../nbs/51_explorer.ipynb #9fec185c
+# %% ../nbs/51_explorer.ipynb #652209d6
 def save_explorer_html(table: ExplorerTable, # from `explorer_table`
                        ds: MRIDataset, # the same samples, for thumbnails
                        path: str | Path, # destination `.html`

@@ -1,0 +1,73 @@
+"Attribution maps on the classifiers brainssl actually builds: a Lightning `FineTuner`, a saved-and-reloaded encoder, odd input sizes."
+import base64, io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from brainssl.encoder import Encoder, load_encoder, save_encoder
+from brainssl.evaluate import FineTuner
+from brainssl.explain import (METHODS, Classifier, EmbeddingSimilarity, attribution_maps, default_target_layer,
+                              gradcam_overlay_png, localisation_scores, model_randomisation_check)
+
+
+@pytest.fixture(scope="module")
+def finetuner():
+    torch.manual_seed(0)
+    return FineTuner(Encoder(in_channels=2, small_images=True, seed=0), n_classes=4).eval()
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_finetuner_maps_have_input_shape_and_range(finetuner, method):
+    # a FineTuner (encoder + head, as `finetune` trains it) is explained directly; 2 channels, non-square input
+    x = torch.rand(3, 2, 40, 48)
+    before = {k: v.clone() for k, v in finetuner.state_dict().items()}
+    maps = attribution_maps(finetuner, x, method, class_idx=[0, 3, 1])
+    assert maps.shape == (3, 1, 40, 48)
+    assert torch.isfinite(maps).all() and maps.min() >= 0 and maps.max() <= 1
+    assert all(torch.equal(v, finetuner.state_dict()[k]) for k, v in before.items()), "explaining changed the weights"
+    assert finetuner.encoder.net.relu.inplace, "explaining switched off the caller's in-place ReLU"
+
+
+def test_frozen_encoder_still_gives_gradcam(tmp_path):
+    # a frozen, reloaded encoder (requires_grad False) must still send gradients to the hooked layer
+    enc = load_encoder(save_encoder(Encoder(in_channels=1, small_images=True, seed=1), tmp_path / "e.safetensors"))
+    for p in enc.parameters(): p.requires_grad_(False)
+    model = Classifier(enc, torch.nn.Linear(enc.dim, 2)).eval()
+    maps = attribution_maps(model, torch.rand(2, 1, 32, 32), "gradcam", class_idx=1)
+    assert maps.shape == (2, 1, 32, 32) and torch.isfinite(maps).all()
+    assert not any(p.requires_grad for p in enc.parameters())
+
+
+def test_target_layer_survives_wrapping():
+    # the same module object is found whether the encoder is wrapped in a Classifier or a similarity scorer
+    enc = Encoder(in_channels=1, seed=0).eval()
+    x = torch.rand(1, 1, 64, 64)
+    a = default_target_layer(Classifier(enc, torch.nn.Linear(enc.dim, 2)), x)
+    b = default_target_layer(EmbeddingSimilarity(enc, torch.ones(enc.dim)), x)
+    assert a is b is enc.net.layer3[-1]
+
+
+def test_overlay_png_is_a_readable_image():
+    enc = Encoder(in_channels=1, small_images=True, seed=0)
+    model = Classifier(enc, torch.nn.Linear(enc.dim, 2)).eval()
+    uri = gradcam_overlay_png(model, (torch.rand(1, 32, 32) * 255).to(torch.uint8), size=96)
+    img = Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))
+    assert img.size == (96, 96) and img.mode == "RGB"
+
+
+def test_scores_ignore_empty_masks():
+    maps = torch.rand(3, 1, 8, 8)
+    masks = torch.zeros(3, 1, 8, 8, dtype=torch.uint8); masks[0, 0, 2:4, 2:4] = 1
+    s = localisation_scores(maps, masks)
+    assert np.isfinite(s["pointing"][0]) and np.isnan(s["pointing"][1:]).all()
+
+
+def test_randomisation_is_seeded():
+    enc = Encoder(in_channels=1, small_images=True, seed=0)
+    model = Classifier(enc, torch.nn.Linear(enc.dim, 2)).eval()
+    x = torch.rand(2, 1, 32, 32)
+    a = model_randomisation_check(model, x, ["gradcam"], cascade=False, seed=3)
+    b = model_randomisation_check(model, x, ["gradcam"], cascade=False, seed=3)
+    assert a == b and a["stages"] == ["all"]
