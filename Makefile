@@ -28,16 +28,21 @@ check-export: setup
 	@git diff --quiet -- brainssl || { echo "nbdev-export changed brainssl/: notebooks and package disagree"; git --no-pager diff --stat -- brainssl; exit 1; }
 	$(PY) tools/render_readme.py --check
 
-test-nbs: setup
+# the federated notebook and tests need Flower + Ray: an optional extra, installed for the test suite only
+$(VENV)/.federated: $(VENV)/.installed
+	$(PY) -m pip install -q -e ".[dev,federated]"
+	touch $@
+
+test-nbs: setup $(VENV)/.federated
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/nbdev-test --n-workers 2 --timing
 
-test-py: setup
+test-py: setup $(VENV)/.federated
 	$(BIN)/pytest -q tests
 
 test: check-export test-nbs test-py
 
 # the slower notebook cells (tiny training runs on real data) before a release
-slow: setup
+slow: setup $(VENV)/.federated
 	$(BIN)/nbdev-test --flags slow --n-workers 1 --timing
 
 docs: setup
