@@ -103,7 +103,7 @@ def test_killed_pretrain_resumes_and_leaves_no_partial_files(tmp_path):
     p = subprocess.Popen(brainssl_cmd() + args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     ck = out / "checkpoints" / "last.ckpt"
     t0 = time.time()
-    while not ck.exists() and time.time() - t0 < 300 and p.poll() is None: time.sleep(0.2)
+    while not ck.exists() and time.time() - t0 < 900 and p.poll() is None: time.sleep(0.2)
     time.sleep(1.0)
     p.send_signal(signal.SIGKILL); p.wait()
     assert ck.exists(), "no checkpoint was written before the kill"
