@@ -199,6 +199,10 @@ def report(rows: dict, a, meta: dict) -> list[str]:
                 for v in ("real", "real+generated"):
                     n = g[v][frac]["seeds"][str(a.seed)]["info"]["n_train"]
                     lines.append(f"| supervised, {v} ({n} images) | {float(frac):.0%} | " + " | ".join(acc(g, v, frac, "dedup", k) for k in ("accuracy", "sensitivity", "specificity", "auc")) + " |")
+            lines += ["", f"GAN augmentation: the GAN row's generator makes {a.gan_generated} slices; each gets the pseudo-label of a "
+                      "linear probe on the discriminator's features fitted on the labelled real slices, and is kept if that "
+                      "label's probability is at least 0.6 (`brainssl.methods.gan.gan_augmented_dataset`). One seed, one "
+                      "training run per row, so differences within the CIs are not evidence of a gain."]
     return lines
 
 
