@@ -253,7 +253,7 @@ def main():
         save_json(res, a.work / a.worker / "result.json")
         return
     from brainssl.cli import audit_job, load_splits, write_figure
-    from brainssl.core import atomic_write, save_json
+    from brainssl.core import _to_jsonable, atomic_write, save_json
     from brainssl.methods.base import list_methods, package_versions
     command = "python " + " ".join(shlex.quote(x) for x in sys.argv if x != "--report-only")
     t0 = time.time()
@@ -272,7 +272,8 @@ def main():
     meta = {"command": command, "machine": machine(), "versions": package_versions(), "args": {k: str(v) for k, v in vars(a).items()},
             "n_train": len(splits["Training"]), "n_test_raw": len(splits["Testing"]), "n_test_dedup": int(keep.sum()),
             "missing_rows": [n for n in names if n not in rows], "wall_seconds_this_run": round(time.time() - t0)}
-    save_json({"meta": meta, "rows": rows}, a.results / "methods.json")
+    with atomic_write(a.results / "methods.json", "w") as f:  # compact: every number, a third of the indented size
+        json.dump(_to_jsonable({"meta": meta, "rows": rows}), f, separators=(",", ":"))
     if any(r["kind"] == "ssl" for r in rows.values()):
         write_figure(figure(rows, a), a.results / "methods.html", include_plotlyjs="cdn")
     lines = report(rows, a, meta) + ["", "Interactive chart: [methods.html](methods.html); every number: [methods.json](methods.json).", "",
