@@ -73,14 +73,17 @@ def test_pretrain_evaluate_explore_on_a_folder(tmp_path):
     data = _tree(tmp_path / "data", n=6)
     out = tmp_path / "run"
     r = run(["pretrain", "--data", str(data), "--out", str(out), "--epochs", "1", "--image-size", "32",
-             "--batch-size", "8", "--quiet", "--device", "cpu"])
+             "--batch-size", "8", "--quiet", "--device", "cpu", "--precision", "bf16-mixed"])
     assert r.returncode == 0, r.stderr
     assert (out / "encoder.safetensors").exists() and (out / "checkpoints" / "last.ckpt").exists()
+    assert json.loads((out / "pretrain.json").read_text())["precision"] == "bf16-mixed"
     r = run(["evaluate", "--data", str(data), "--weights", str(out / "encoder.safetensors"), "--out", str(out / "eval"),
-             "--image-size", "32", "--fractions", "0.5", "1", "--n-boot", "50", "--quiet", "--device", "cpu"])
+             "--image-size", "32", "--fractions", "0.5", "1", "--n-boot", "50", "--quiet", "--device", "cpu",
+             "--layers", "layer3", "layer4"])
     assert r.returncode == 0, r.stderr
     m = json.loads((out / "eval" / "metrics.json").read_text())
     (res,) = m.values()
+    assert res["readout"] == ["layer3", "layer4"]
     assert res["n_removed"] == 1 and res["n_test_dedup"] == res["n_test_raw"] - 1
     s = res["linear"]["1.0"]["seeds"]["0"]
     for test in ("raw", "dedup"):
@@ -98,18 +101,20 @@ def test_killed_pretrain_resumes_and_leaves_no_partial_files(tmp_path):
     "Kill a pretraining run after its first checkpoint; no partial file remains and a rerun resumes from it."
     data = _tree(tmp_path / "data", n=8)
     out = tmp_path / "run"
-    args = ["pretrain", "--data", str(data), "--out", str(out), "--epochs", "50", "--image-size", "32",
+    args = ["pretrain", "--data", str(data), "--out", str(out), "--epochs", "100000", "--image-size", "32",
             "--batch-size", "8", "--quiet", "--device", "cpu"]
     p = subprocess.Popen(brainssl_cmd() + args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     ck = out / "checkpoints" / "last.ckpt"
     t0 = time.time()
     while not ck.exists() and time.time() - t0 < 900 and p.poll() is None: time.sleep(0.2)
     time.sleep(1.0)
+    assert p.poll() is None, "the run ended before the kill (it must be killed mid-run): " + p.stderr.read().decode()[-2000:]
     p.send_signal(signal.SIGKILL); p.wait()
     assert ck.exists(), "no checkpoint was written before the kill"
     assert not list(out.rglob("*.tmp")), "a temporary file was left behind"
     epoch_killed = torch.load(ck, map_location="cpu", weights_only=False)["epoch"]
-    args[args.index("50")] = str(epoch_killed + 2)
+    assert 0 <= epoch_killed < 100000
+    args[args.index("100000")] = str(epoch_killed + 2)
     r = run(args)
     assert r.returncode == 0, r.stderr
     log = json.loads((out / "pretrain.json").read_text())
