@@ -231,7 +231,7 @@ def package_versions() -> dict:
     out["cuda"] = torch.version.cuda if torch.cuda.is_available() else None
     return out
 
-# %% ../../nbs/20_ssl_base.ipynb #04182f68
+# %% ../../nbs/20_ssl_base.ipynb #e49e9182
 def _previous_log(out_dir: Path, resume_from) -> dict:
     "The `pretrain.json` of earlier calls of a resumed run ({} for a fresh run or an unreadable log)."
     log = Path(out_dir) / "pretrain.json"
@@ -246,6 +246,10 @@ def _run_log(trainer, out_dir: Path, resume_from, seconds: float) -> dict:
     before = float(prev.get("wall_seconds_all_calls", prev.get("wall_seconds_this_call", 0.0)) or 0.0)
     return {"wall_seconds_this_call": round(seconds, 1), "wall_seconds_all_calls": round(seconds + before, 1),
             "train_loss_last_epoch": float(loss) if loss is not None else prev.get("train_loss_last_epoch", float("nan"))}
+
+def _remove_stale_temporaries(path: Path):
+    "Delete the temporary files `atomic_write` left beside `path` when a run was killed (SIGKILL) in the middle of a save."
+    for tmp in Path(path).parent.glob(f".{Path(path).name}.*.tmp"): tmp.unlink(missing_ok=True)
 
 def pretrain(method: str | SSLMethod, # a registered name ("simclr") or a constructed `SSLMethod`
              data: MRIDataset, # unlabelled training images; labels are ignored
@@ -284,6 +288,7 @@ def pretrain(method: str | SSLMethod, # a registered name ("simclr") or a constr
     ckpt = ModelCheckpoint(dirpath=ck_dir, filename="last", save_top_k=1, every_n_epochs=1, enable_version_counter=False)
     budget = [TimeBudget(max_minutes, budget_clock)] if max_minutes else []
     last = ck_dir / "last.ckpt"
+    for f in (last, out_dir / "encoder.safetensors", out_dir / "pretrain.json"): _remove_stale_temporaries(f)
     resume_from = str(last) if (resume and last.exists()) else None
     t0 = time.time()
     with contextlib.nullcontext() if progress else quiet_lightning():  # no banners when progress is off
