@@ -172,7 +172,7 @@ def demo(out: str | Path = "demo_out", method: str = "simclr", epochs: int = 20,
                            n_test=n_test, batch_size=batch_size, seed=seed, device=device, **method_kwargs), t0), out / "run.json")
     return results
 
-# %% ../nbs/60_cli.ipynb #754427c6
+# %% ../nbs/60_cli.ipynb #e7df0ead
 def _hparam(s: str):
     "Parse `key=value` from `--set`, reading the value as a Python literal when it is one."
     if "=" not in s: raise argparse.ArgumentTypeError(f"--set expects key=value, got {s!r}")
@@ -223,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget-clock", choices=["wall", "cpu"], default="wall", help="clock of --max-minutes: wall time, or CPU time of the process")
     p.add_argument("--no-resume", action="store_true", help="start afresh even if a checkpoint exists in --out")
     p.add_argument("--set", type=_hparam, action="append", default=[], metavar="KEY=VALUE", help="method hyper-parameter, e.g. temperature=0.2")
-    p.add_argument("--precision", default=None, help="Lightning precision, e.g. bf16-mixed (1.8x faster on our CPU with AVX512-BF16); default: mixed on GPU, 32-true on CPU")
+    p.add_argument("--precision", default=None, help="Lightning precision, e.g. bf16-mixed (1.8x faster on a CPU with AVX512-BF16; slower on CPUs without bf16 instructions); default: mixed on GPU, 32-true on CPU")
     p = sub.add_parser("evaluate", help="few-label evaluation of an encoder (raw and de-duplicated Testing)")
     _common(p, epochs=False); _eval_flags(p)
     p.add_argument("--weights", required=True, help="encoder .safetensors, or 'random' for random init")
@@ -241,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("methods", help="list the SSL methods")
     return ap
 
-# %% ../nbs/60_cli.ipynb #783cdf22
+# %% ../nbs/60_cli.ipynb #9d5ffa2c
 def _splits(a, progress):
     if a.data is None: print("note: no --data given, using the embedded synthetic data set", file=sys.stderr)
     splits = load_splits(a.data, image_size=a.image_size, seed=a.seed, cache_dir=a.cache_dir, skip_bad=a.skip_bad, progress=progress)
@@ -274,6 +274,9 @@ def main(argv: list[str] | None = None) -> int:
             pretrain(a.method, splits[a.split], a.out, epochs=a.epochs, batch_size=a.batch_size, seed=a.seed,
                      device=a.device, resume=not a.no_resume, progress=progress, max_minutes=a.max_minutes, budget_clock=a.budget_clock,
                      precision=a.precision, image_size=a.image_size, **kw)
+            log = json.loads((a.out / "pretrain.json").read_text()) if (a.out / "pretrain.json").exists() else {}  # rank 0 writes it
+            resumed = f", resumed from {log['resumed_from']}" if log.get("resumed_from") else ""
+            print(f"{a.method}: {log.get('epochs_done')} epochs{resumed}; encoder, checkpoint and run log in {a.out}/")
         elif a.cmd == "audit":
             kw = {} if a.max_distance is None else {"max_distance": a.max_distance}
             report, _ = audit_job(splits, a.out, progress=progress, **kw)

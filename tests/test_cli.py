@@ -120,4 +120,5 @@ def test_killed_pretrain_resumes_and_leaves_no_partial_files(tmp_path):
     log = json.loads((out / "pretrain.json").read_text())
     assert log["resumed_from"] and log["resumed_from"].endswith("last.ckpt")
     assert log["epochs_done"] == epoch_killed + 2
+    assert "resumed from" in r.stdout and "encoder, checkpoint and run log in" in r.stdout, r.stdout
     assert not list(out.rglob("*.tmp")), "a temporary file was left behind"
