@@ -42,7 +42,7 @@ def _resnet(arch: str, in_channels: int, small_images: bool) -> tuple[torchvisio
     net.fc = nn.Identity()
     return net, dim
 
-# %% ../nbs/11_encoder.ipynb #38120dc9
+# %% ../nbs/11_encoder.ipynb #edc31f4d
 class Encoder(nn.Module):
     "A torchvision ResNet (He et al. 2015) for `(B, C, H, W)` MRI slices, `C = in_channels`, returning `h (B, D)`; `ValueError` on an unknown `arch` or a wrongly shaped `x`."
     def __init__(self,
@@ -68,9 +68,16 @@ class Encoder(nn.Module):
                    ) -> torch.Tensor: # (B, D, H/32, W/32), or (B, D, H/16, W/16) with `small_images`
         "Spatial features out of layer4, before pooling (for Grad-CAM and segmentation heads)."
         self._check(x)
+        return self._stages(x)[-1]
+
+    def _stages(self, x: torch.Tensor, last: str = "layer4") -> list[torch.Tensor]:
+        "Outputs of layer1..`last`, in order, for a checked `x`."
         n = self.net
         x = n.maxpool(n.relu(n.bn1(n.conv1(x))))  # (B, 64, H/4, W/4), or (B, 64, H/2, W/2) with small_images
-        return n.layer4(n.layer3(n.layer2(n.layer1(x))))
+        out = []
+        for name in _STAGES[:_STAGES.index(last) + 1]:
+            x = getattr(n, name)(x); out.append(x)
+        return out
 
     def forward(self, x: torch.Tensor, # (B, C, H, W) float
                ) -> torch.Tensor: # h: (B, D)
@@ -83,12 +90,8 @@ class Encoder(nn.Module):
         bad = [l for l in layers if l not in _STAGES]
         if bad or not layers: raise ValueError(f"layers must name stages among {_STAGES}, got {list(layers)}")
         self._check(x)
-        n, out = self.net, []
-        x = n.maxpool(n.relu(n.bn1(n.conv1(x))))
-        for name in _STAGES[:max(_STAGES.index(l) for l in layers) + 1]:
-            x = getattr(n, name)(x)
-            if name in layers: out.append(x.mean((-2, -1)))  # (B, C_stage)
-        return torch.cat(out, 1)
+        maps = self._stages(x, last=max(layers, key=_STAGES.index))
+        return torch.cat([maps[_STAGES.index(l)].mean((-2, -1)) for l in layers], 1)  # each (B, C_stage)
 
     def extra_repr(self): return ", ".join(f"{k}={v!r}" for k, v in self.config.items()) + f", dim={self.dim}"
 
