@@ -18,7 +18,7 @@ Run from the repository root (about 20 minutes on 1 CPU thread of a busy 2-core 
 Writes bench/results/explain.{md,json}. Nothing is cached; every number is recomputed from the seeds.
 """
 from __future__ import annotations
-import argparse, os, platform, shlex, sys, time
+import sys, time
 from pathlib import Path
 
 import numpy as np
@@ -26,41 +26,40 @@ import torch
 import torchvision
 import lightning as L
 
-from brainssl.core import quiet_lightning, make_loader, save_json, atomic_write, TensorMRIDataset
+from _common import command, log, mean_sem, parser, provenance, set_threads, write_text
+from brainssl.core import quiet_lightning, make_loader, save_json, TensorMRIDataset
 from brainssl.encoder import Encoder, embed, load_encoder
-from brainssl.evaluate import FineTuner, _default_augment, _trainer_kwargs, classification_metrics
-from brainssl.explain import (METHODS, Classifier, EmbeddingSimilarity, attribution_maps, class_centroids,
-                              default_target_layer, linear_head, localisation_scores, model_randomisation_check,
-                              summarise_localisation, _layer_name)
-from brainssl.methods.base import package_versions
-from brainssl.synthetic import synthetic_splits
-
-
-def log(msg: str, t0=[time.time()]):
-    print(f"[{time.time() - t0[0]:6.0f} s] {msg}", flush=True)
+from brainssl.eval.finetune import FineTuner, default_augment, finetune_trainer_kwargs
+from brainssl.eval.metrics import classification_metrics
+from brainssl.explain.attribution import (ATTRIBUTION_METHODS, EmbeddingSimilarity, attribution_maps, class_centroids,
+                                          default_target_layer, layer_name)
+from brainssl.explain.classifier import Classifier, linear_head
+from brainssl.explain.localisation import localisation_scores, summarise_localisation
+from brainssl.explain.sanity import model_randomisation_check
+from brainssl.data.synthetic import synthetic_splits
 
 
 def load_lgg(root: Path, image_size: int):
-    "All LGG slices (FLAIR) as an `LGGSlices` set with `.patients`, via `brainssl.readers`."
-    from brainssl.readers import LGGSlices
+    "All LGG slices (FLAIR) as an `LGGSlices` set with `.patients`, via `brainssl.data.lgg`."
+    from brainssl.data.lgg import LGGSlices
     return LGGSlices(root, image_size=image_size, modalities=("flair",), slices="all", progress=False)
 
 
 def patient_halves(patients, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    from brainssl.readers import patient_split
+    from brainssl.data.splits import patient_split
     s = patient_split(patients, (0.7, 0.3), seed=seed, names=("train", "test"))
     return s["train"], s["test"]
 
 
 def train_supervised(x, y, n_classes, epochs, lr, seed, small_images, min_steps=300) -> Classifier:
-    "A ResNet-18 from scratch plus a linear head, trained end to end (`brainssl.evaluate.FineTuner`) on (x, y)."
+    "A ResNet-18 from scratch plus a linear head, trained end to end (`brainssl.eval.finetune.FineTuner`) on (x, y)."
     L.seed_everything(seed, verbose=False)
-    epochs = max(int(epochs), -(-min_steps // max(1, len(x) // 64)))  # at least `min_steps` steps, as `finetune` does
+    epochs = max(int(epochs), -(-min_steps // max(1, len(x) // 64)))  # at least `min_steps` steps, as `finetune_proba` does
     ds = TensorMRIDataset((x * 255).round().to(torch.uint8), y)
     enc = Encoder(in_channels=x.shape[1], small_images=small_images, seed=seed)
-    module = FineTuner(enc, n_classes, lr=lr, epochs=epochs, augment=_default_augment(x.shape[-1]))
+    module = FineTuner(enc, n_classes, lr=lr, epochs=epochs, augment=default_augment(x.shape[-1]))
     with quiet_lightning():
-        trainer = L.Trainer(**_trainer_kwargs("cpu", False, epochs))
+        trainer = L.Trainer(**finetune_trainer_kwargs("cpu", False, epochs))
         trainer.fit(module, make_loader(ds, 64, shuffle=True, seed=seed, drop_last=True))
     return Classifier(module.encoder, module.head).eval()
 
@@ -89,20 +88,20 @@ def localise(models: dict, x, masks, cls, occ) -> dict:
     for name, model in models.items():
         res[name] = {}
         finer = next(r for r in model.modules() if isinstance(r, torchvision.models.ResNet)).layer2[-1]
-        for m in (*METHODS, "gradcam-layer2"):
+        for m in (*ATTRIBUTION_METHODS, "gradcam-layer2"):
             t = time.time()
             if m == "gradcam-layer2": maps = attribution_maps(model, x, "gradcam", class_idx=cls, layer=finer)
             else: maps = attribution_maps(model, x, m, class_idx=cls, **(occ if m == "occlusion" else {}))
             res[name][m] = summarise_localisation(localisation_scores(maps, masks))
             res[name][m]["seconds"] = round(time.time() - t, 1)
-        log(f"  maps of {name}: " + ", ".join(f"{m} pointing {res[name][m]['pointing']['mean']:.2f}" for m in METHODS))
+        log(f"  maps of {name}: " + ", ".join(f"{m} pointing {res[name][m]['pointing']['mean']:.2f}" for m in ATTRIBUTION_METHODS))
     return res
 
 
 def sanity(models: dict, x, occ, seed) -> dict:
     out = {}
     for name, model in models.items():
-        out[name] = model_randomisation_check(model, x, METHODS, cascade=True, seed=seed, **occ)
+        out[name] = model_randomisation_check(model, x, ATTRIBUTION_METHODS, cascade=True, seed=seed, **occ)
         log(f"  randomisation check of {name}: flagged {[m for m, r in out[name]['methods'].items() if r['flagged']]}")
     return out
 
@@ -132,7 +131,7 @@ def experiment(name, xtr, ytr, xte, yte, mte, classes, encoders, sup_kw, explain
     checks = sanity({k: models[k] for k in models}, sub, occ, seed)
     return {"n_train": len(xtr), "n_test": len(xte), "n_explained": len(explain_idx), "classes": list(classes),
             "classification": clf, "explained_class_predicted": pred, "localisation": loc,
-            "cam_layer": _layer_name(models["supervised"], layer).replace("encoder.", ""), "randomisation": checks,
+            "cam_layer": layer_name(models["supervised"], layer).replace("encoder.", ""), "randomisation": checks,
             "n_sanity": len(sub)}
 
 
@@ -162,10 +161,6 @@ def synthetic_data(args):
     return xtr, np.asarray(tr.labels), xte, yte, te.masks, tr.classes, explain_idx, yte
 
 
-def fmt(s) -> str:
-    return "n/a" if s["mean"] is None else f"{s['mean']:.2f} ± {s['sem']:.2f}" if s["sem"] is not None else f"{s['mean']:.2f}"
-
-
 def md_section(title, r, note) -> list[str]:
     out = [f"## {title}", "", note, "",
            f"{r['n_train']} training / {r['n_test']} test slices; {r['n_explained']} test tumour slices explained "
@@ -180,7 +175,7 @@ def md_section(title, r, note) -> list[str]:
     for k, ms in r["localisation"].items():
         for m, s in ms.items():
             chance = s["chance"]
-            out.append(f"| {k} | {m} | {fmt(s['pointing'])} | {fmt(s['energy'])} | {fmt(s['iou'])} | {s['flat']['mean']:.0%} |")
+            out.append(f"| {k} | {m} | {mean_sem(s['pointing'])} | {mean_sem(s['energy'])} | {mean_sem(s['iou'])} | {s['flat']['mean']:.0%} |")
     out += [f"| chance (mask share of the image) | | {chance:.2f} | {chance:.2f} | – | |", "",
             "A flat map (constant, e.g. a Grad-CAM whose weighted activations are negative everywhere) scores the chance "
             "level on the pointing game and energy, by construction.", "",
@@ -197,11 +192,8 @@ def md_section(title, r, note) -> list[str]:
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=Path("../shared/data/lgg-mri-segmentation/kaggle_3m"))
+    ap = parser(__doc__, "../shared/data/lgg-mri-segmentation/kaggle_3m", "image-size", "seed", "threads", threads=1)
     ap.add_argument("--ssl", type=Path, default=Path("bench/work/methods/simclr/encoder.safetensors"))
-    ap.add_argument("--results", type=Path, default=Path("bench/results"))
-    ap.add_argument("--image-size", type=int, default=64)
     ap.add_argument("--n-explain", type=int, default=100, help="LGG test tumour slices to explain")
     ap.add_argument("--n-explain-synthetic", type=int, default=50)
     ap.add_argument("--n-sanity", type=int, default=8, help="slices for the model-randomisation check")
@@ -212,10 +204,8 @@ def main():
     ap.add_argument("--synthetic-train", type=int, default=400)
     ap.add_argument("--synthetic-test", type=int, default=200)
     ap.add_argument("--no-synthetic", action="store_true")
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     t0 = time.time()
     occ = dict(mask_size=args.mask_size, stride=args.stride, b_box="foreground")
     if not args.data.is_dir(): sys.exit(f"LGG data not found at {args.data}")
@@ -225,10 +215,9 @@ def main():
     arch = dict(arch=ssl.config["arch"], in_channels=1, small_images=ssl.config["small_images"])
     sup_kw = dict(epochs=args.epochs, lr=args.lr, seed=args.seed, small_images=arch["small_images"])
     encoders = lambda: {"random": Encoder(**arch, seed=args.seed).eval(), "ssl": load_encoder(args.ssl)}
-    out = {"command": " ".join(shlex.quote(a) for a in [sys.executable.replace(os.getcwd() + "/", ""), *sys.argv]),
+    out = {"command": command(),
            "args": {k: str(v) for k, v in vars(args).items()}, "encoder_config": arch, "occlusion": occ,
-           "ssl_encoder": str(args.ssl), "versions": package_versions(),
-           "machine": {"cpu_cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "python": platform.python_version()}}
+           "ssl_encoder": str(args.ssl), **provenance()}
 
     xtr, ytr, xte, yte, mte, classes, idx, info = lgg_data(args)
     out["lgg"] = {**info, **experiment("LGG", xtr, ytr, xte, yte, mte, classes, encoders(), sup_kw, idx, 1, occ,
@@ -240,7 +229,7 @@ def main():
     out["minutes"] = round((time.time() - t0) / 60, 1)
     args.results.mkdir(parents=True, exist_ok=True)
     save_json(out, args.results / "explain.json")
-    with atomic_write(args.results / "explain.md", "w") as f: f.write(report(out))
+    write_text(args.results / "explain.md", report(out))
     log(f"done in {out['minutes']} min: {args.results / 'explain.md'}")
 
 
@@ -266,7 +255,7 @@ def report(out) -> str:
                         "Task: tumour present in the slice or not.")
     if "synthetic" in out:
         lines += md_section("Synthetic default data", out["synthetic"],
-                            "`brainssl.synthetic.synthetic_splits` (T1-CE, 64 px, 4 balanced classes); explained: test slices "
+                            "`brainssl.data.synthetic.synthetic_splits` (T1-CE, 64 px, 4 balanced classes); explained: test slices "
                             "with a tumour, for their true class; masks cover the tumour without oedema.")
     lines += ["## Findings (computed from the tables above)", ""]
     for key, r in (("LGG", lgg), ("synthetic", out.get("synthetic"))):
@@ -279,7 +268,7 @@ def findings(key, r) -> list[str]:
     out = []
     loc = r["localisation"]
     chance = next(iter(next(iter(loc.values())).values()))["chance"]
-    for m in (*METHODS, "gradcam-layer2"):
+    for m in (*ATTRIBUTION_METHODS, "gradcam-layer2"):
         ranked = sorted(loc, key=lambda k: -(loc[k][m]["pointing"]["mean"] or 0))
         above = [k for k in ranked if (loc[k][m]["pointing"]["mean"] or 0) - 2 * (loc[k][m]["pointing"]["sem"] or 0) > chance]
         out.append(f"- {key}, {m}: pointing game highest for **{ranked[0]}** "

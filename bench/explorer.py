@@ -16,30 +16,31 @@ Run from the repository root on a quiet machine:
 
     .venv/bin/python bench/explorer.py --data ../shared/data/brain-tumor-mri
 
-Results: bench/results/explorer.{md,json}.
+Results: bench/results/explorer.{md,json}; `--render-only` rewrites the .md from the .json.
 """
-import argparse, json, os, platform, resource, shutil, subprocess, sys, tempfile, time, warnings
+import json, os, shutil, time, warnings
 from pathlib import Path
 
 import numpy as np
 
+from _common import WORK, command, parser, peak_rss_mib, provenance, write_text
+from brainssl.core import save_json
+
 warnings.filterwarnings("ignore")
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def _load_encoder(weights):
-    from brainssl.cli import _load_or_random_encoder
-    return _load_or_random_encoder(str(weights) if weights and Path(weights).exists() else "random", 1, seed=0)
+    from brainssl.cli import load_or_random_encoder
+    return load_or_random_encoder(str(weights) if weights and Path(weights).exists() else "random", 1, seed=0)
 
 
 def real_data(a, out):
-    from brainssl.audit import audit
+    from brainssl.data.audit import audit
     from brainssl.cli import load_splits
     from brainssl.core import concat_datasets
     from brainssl.encoder import embed
-    from brainssl.evaluate import linear_probe
-    from brainssl.explore import explorer_table, save_explorer_html
+    from brainssl.eval.probes import linear_probe
+    from brainssl.viz.explorer import explorer_table, save_explorer_html
     t = time.time()
     sp = load_splits(a.data, image_size=64, cache_dir=a.cache, progress=False)
     ds = concat_datasets(sp)
@@ -66,7 +67,7 @@ def big_table(n=50_000, d=64, seed=0):
     "An ExplorerTable of n clustered synthetic points with a PCA layout (no UMAP), plus a matching in-memory dataset."
     import torch
     from brainssl.core import CLASSES, TensorMRIDataset
-    from brainssl.explore import ExplorerTable, label_error_candidates, nearest_neighbours
+    from brainssl.viz.explorer import ExplorerTable, label_error_candidates, nearest_neighbours
     g = np.random.default_rng(seed)
     y = g.integers(0, 4, n)
     X = (g.normal(0, 1, (4, d))[y] + g.normal(0, 0.8, (n, d))).astype(np.float32)
@@ -84,7 +85,7 @@ def big_table(n=50_000, d=64, seed=0):
 
 
 def python_side(table, ds):
-    from brainssl.explore import Explorer
+    from brainssl.viz.explorer import Explorer
     r = {}
     t = time.time(); ex = Explorer(table, ds); r["build_s"] = time.time() - t
     t = time.time(); ex.color_by("correct"); r["color_switch_s"] = time.time() - t
@@ -96,7 +97,7 @@ def python_side(table, ds):
 
 
 def browser_side(table, path):
-    from brainssl.embedmap import embedding_map, save_map_html
+    from brainssl.viz.embedmap import embedding_map, save_map_html
     from playwright.sync_api import sync_playwright
     fig = embedding_map(table.coords, table.labels, table.classes, table.names, color_by=table.colorings,
                         predictions=table.predictions, splits=table.splits, extra=table.columns)
@@ -135,35 +136,15 @@ def browser_side(table, path):
     return r
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", default="../shared/data/brain-tumor-mri")
-    ap.add_argument("--cache", default="bench/work/label_efficiency/cache", help="decoded-image cache")
-    ap.add_argument("--weights", default="bench/work/methods/simclr/encoder.safetensors", help="encoder to map (random init if absent)")
-    ap.add_argument("--n-big", type=int, default=50_000)
-    ap.add_argument("--out", default="bench/results")
-    a = ap.parse_args()
-    out = Path(a.out); work = ROOT / "bench" / "work" / "explorer"; work.mkdir(parents=True, exist_ok=True)
-    res = {"command": "python bench/explorer.py " + " ".join(sys.argv[1:]), "machine": f"{os.cpu_count()} CPU cores, {platform.processor() or platform.machine()}",
-           "load_avg_before": os.getloadavg()}
-    print("real data ...", flush=True)
-    res["real"], _ = real_data(a, work)
-    print(json.dumps(res["real"], indent=1), flush=True)
-    print(f"{a.n_big} points ...", flush=True)
-    table, ds, t_nn = big_table(a.n_big)
-    res["big"] = {"n": a.n_big, "neighbours_s": t_nn, "python": python_side(table, ds)}
-    print(json.dumps(res["big"], indent=1), flush=True)
-    res["big"]["browser"] = browser_side(table, work / "map_50k.html")
-    print(json.dumps(res["big"]["browser"], indent=1), flush=True)
-    res["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    res["load_avg_after"] = os.getloadavg()
-    from brainssl.core import save_json, atomic_write
-    save_json(res, out / "explorer.json")
+def render(res: dict) -> str:
+    "The markdown page, from the saved results alone."
     r, b = res["real"], res["big"]
+    m = res["machine"]
+    machine = m if isinstance(m, str) else f"{m['cpu_cores']} CPU cores, {m['cpu']}"  # older results kept a string
     ok = lambda c: "met" if c else "NOT met"
-    md = f"""# Explorer scale benchmark
+    return f"""# Explorer scale benchmark
 
-Command (repository root): `{res['command']}` · {res['machine']} · load average before/after: {res['load_avg_before'][0]:.1f} / {res['load_avg_after'][0]:.1f} · peak RSS {res['peak_rss_mib']:.0f} MiB
+Command (repository root): `{res['command']}` · {machine} · load average before/after: {res['load_avg_before'][0]:.1f} / {res['load_avg_after'][0]:.1f} · peak RSS {res['peak_rss_mib']:.0f} MiB
 
 ## 7,000 real slices, embeddings → UMAP → HTML
 
@@ -203,7 +184,36 @@ without thumbnails:
 | mouse move → hover panel updated (median / max of {b['browser']['hover_latency_s']['n']}) | {b['browser']['hover_latency_s']['median']:.3f} / {b['browser']['hover_latency_s']['max']:.3f} |
 | colour switch through the menu | {b['browser']['color_switch_s']:.2f} |
 """
-    with atomic_write(out / "explorer.md", "w") as f: f.write(md)
+
+
+def main():
+    ap = parser(__doc__.split("\n\n")[0], "../shared/data/brain-tumor-mri")
+    ap.add_argument("--out", dest="results", type=Path, help="same as --results (its former name)")
+    ap.add_argument("--cache", default="bench/work/label_efficiency/cache", help="decoded-image cache")
+    ap.add_argument("--weights", default="bench/work/methods/simclr/encoder.safetensors", help="encoder to map (random init if absent)")
+    ap.add_argument("--n-big", type=int, default=50_000)
+    ap.add_argument("--render-only", action="store_true", help="only rewrite explorer.md from the saved explorer.json")
+    a = ap.parse_args()
+    out = Path(a.results)
+    if a.render_only:
+        md = render(json.loads((out / "explorer.json").read_text()))
+        write_text(out / "explorer.md", md); print(md); return
+    work = WORK / "explorer"; work.mkdir(parents=True, exist_ok=True)
+    res = {"command": command(), **provenance(), "load_avg_before": os.getloadavg()}
+    print("real data ...", flush=True)
+    res["real"], _ = real_data(a, work)
+    print(json.dumps(res["real"], indent=1), flush=True)
+    print(f"{a.n_big} points ...", flush=True)
+    table, ds, t_nn = big_table(a.n_big)
+    res["big"] = {"n": a.n_big, "neighbours_s": t_nn, "python": python_side(table, ds)}
+    print(json.dumps(res["big"], indent=1), flush=True)
+    res["big"]["browser"] = browser_side(table, work / "map_50k.html")
+    print(json.dumps(res["big"]["browser"], indent=1), flush=True)
+    res["peak_rss_mib"] = peak_rss_mib()
+    res["load_avg_after"] = os.getloadavg()
+    save_json(res, out / "explorer.json")
+    md = render(res)
+    write_text(out / "explorer.md", md)
     print(md)
 
 

@@ -6,8 +6,8 @@ Run from the repository root (about 30-45 minutes on 2 shared CPU cores; needs t
     .venv/bin/python bench/federated.py --data ../shared/data/lgg-mri-segmentation --rounds 5 --local-epochs 2
 
 Task: tumour present in the slice (mask not empty). Every encoder is evaluated at every site in two ways: a linear
-probe (`brainssl.federated.site_probe`) fitted on all the site's training patients, and fine-tuning
-(`brainssl.federated.site_finetune`, `--finetune-steps` steps on a stratified `--finetune-fraction` of the site's
+probe (`brainssl.federated.sites.site_probe`) fitted on all the site's training patients, and fine-tuning
+(`brainssl.federated.sites.site_finetune`, `--finetune-steps` steps on a stratified `--finetune-fraction` of the site's
 training slices); both are scored on the site's held-out patients (patient-level split per site). Writes
 bench/results/federated.{md,json}, and the final encoders (per site for the federated runs: FedBN's BatchNorm layers
 differ between sites) under `--save-dir`.
@@ -20,36 +20,19 @@ Other modes:
   existing .json (marked `from_previous_run`).
 """
 from __future__ import annotations
-import argparse, os, platform, shlex, sys, time
+import json, sys, time
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from brainssl.core import atomic_write, save_json
+from _common import command, num, parser, provenance, write_text
+from brainssl.core import save_json
 from brainssl.encoder import load_encoder
-from brainssl.federated import (FedConfig, comparison, evaluate_site, run_federated, site_datasets, site_names,
-                                train_baselines)
-from brainssl.methods.base import package_versions
-
-
-def machine() -> dict:
-    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
-                if l.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
-    return {"cpu": cpu, "cpu_cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
-
-
-def versions() -> dict:
-    import importlib.metadata as md
-    v = package_versions()
-    for p in ("flwr", "ray"):
-        try: v[p] = md.version(p)
-        except md.PackageNotFoundError: v[p] = None
-    return v
-
-
-def pct(x) -> str: return "–" if x is None else f"{x:.3f}"
+from brainssl.federated.baselines import train_baselines
+from brainssl.federated.config import FedConfig
+from brainssl.federated.report import comparison
+from brainssl.federated.server import run_federated
+from brainssl.federated.sites import evaluate_site, site_datasets, site_names
 
 
 def markdown(res: dict) -> str:
@@ -73,11 +56,11 @@ def markdown(res: dict) -> str:
           "| setting | pooled accuracy [95% CI] | mean balanced acc. | " + " | ".join(names) + " | site spread (max − min) |",
           "|---|---|---|" + "---|" * len(names) + "---|"]
     for k, r in res["comparison"].items():
-        cells = [pct(r["per_site"].get(s, r["per_site"].get(str(s)))) for s in range(len(names))]
-        L.append(f"| {k} | {r['accuracy']:.3f} [{r['ci'][0]:.3f}, {r['ci'][1]:.3f}] | {pct(r.get('balanced_accuracy_mean'))} | "
+        cells = [num(r["per_site"].get(s, r["per_site"].get(str(s)))) for s in range(len(names))]
+        L.append(f"| {k} | {r['accuracy']:.3f} [{r['ci'][0]:.3f}, {r['ci'][1]:.3f}] | {num(r.get('balanced_accuracy_mean'))} | "
                  + " | ".join(cells) + f" | {r['site_max'] - r['site_min']:.3f} |")
     maj = [res["baselines"]["centralised"]["sites"][s]["majority_accuracy"] for s in sorted(res["baselines"]["centralised"]["sites"])]
-    L.append("| majority class | | | " + " | ".join(pct(m) for m in maj) + " | |")
+    L.append("| majority class | | | " + " | ".join(num(m) for m in maj) + " | |")
     ft = res.get("comparison_finetune")
     if ft:
         f = res["finetune"]
@@ -92,12 +75,12 @@ def markdown(res: dict) -> str:
               "| setting | pooled accuracy [95% CI] | mean balanced acc. | " + " | ".join(names) + " | site spread (max − min) | probe − fine-tune (pooled) |",
               "|---|---|---|" + "---|" * len(names) + "---|---|"]
         for k, r in ft.items():
-            cells = [pct(r["per_site"].get(s, r["per_site"].get(str(s)))) for s in range(len(names))]
+            cells = [num(r["per_site"].get(s, r["per_site"].get(str(s)))) for s in range(len(names))]
             probe = res["comparison"].get(k)
-            L.append(f"| {k} | {r['accuracy']:.3f} [{r['ci'][0]:.3f}, {r['ci'][1]:.3f}] | {pct(r.get('balanced_accuracy_mean'))} | "
+            L.append(f"| {k} | {r['accuracy']:.3f} [{r['ci'][0]:.3f}, {r['ci'][1]:.3f}] | {num(r.get('balanced_accuracy_mean'))} | "
                      + " | ".join(cells) + f" | {r['site_max'] - r['site_min']:.3f} | "
                      + (f"{probe['accuracy'] - r['accuracy']:+.3f}" if probe else "–") + " |")
-        L.append("| majority class | | | " + " | ".join(pct(m) for m in maj) + " | | |")
+        L.append("| majority class | | | " + " | ".join(num(m) for m in maj) + " | | |")
         missing = [k for k in res["comparison"] if k not in ft and k != "local (other sites)"]
         if missing: L += ["", f"Not fine-tuned (kept from an earlier run without fine-tuning): {', '.join(missing)}."]
     L += ["", "## Cost of each federated run", "",
@@ -157,12 +140,11 @@ def reading(comp: dict) -> str:
 
 def rewrite(results: Path):
     "Re-render federated.md (and the reading) from an existing federated.json, without rerunning anything."
-    import json
     res = json.loads((results / "federated.json").read_text())
     res["reading"] = reading(res["comparison"]) + (" " + reading_finetune(res["comparison_finetune"])
                                                     if res.get("comparison_finetune") else "")
     save_json(res, results / "federated.json")
-    with atomic_write(results / "federated.md", "w") as f: f.write(markdown(res))
+    write_text(results / "federated.md", markdown(res))
 
 
 def _rel(cfg: dict, data_arg: str) -> dict:
@@ -171,8 +153,8 @@ def _rel(cfg: dict, data_arg: str) -> dict:
 
 
 def _ft_info(cfg: FedConfig, names, data) -> dict:
-    from brainssl.data import label_fraction_indices
-    from brainssl.federated import site_finetune
+    from brainssl.data.splits import label_fraction_indices
+    from brainssl.federated.sites import site_finetune
     import inspect
     d = inspect.signature(site_finetune).parameters
     return {"steps": cfg.finetune_steps, "fraction": cfg.finetune_fraction, "lr": d["lr"].default,
@@ -182,7 +164,6 @@ def _ft_info(cfg: FedConfig, names, data) -> dict:
 
 def eval_saved(a, cfg: FedConfig):
     "Re-evaluate the encoders saved by an earlier run (probe + fine-tune) without pretraining; update the results."
-    import json
     res = json.loads((a.results / "federated.json").read_text())
     names = site_names(cfg)
     data = [site_datasets(cfg, s) for s in range(len(names))]
@@ -202,7 +183,7 @@ def eval_saved(a, cfg: FedConfig):
     for s, (tr, te) in enumerate(data):
         p = d / f"local-site-{s}.safetensors"
         if p.is_file(): b["local"]["sites"][str(s)] = evaluate_site(load_encoder(p), tr, te, cfg)
-    from brainssl.federated import wilson_ci
+    from brainssl.eval.metrics import wilson_ci
     for f in res["federated"]:
         for v in f["sites"].values(): v["ci"] = wilson_ci(v["correct"], v["n"])
     res["comparison"] = comparison(res["federated"], b)
@@ -210,24 +191,20 @@ def eval_saved(a, cfg: FedConfig):
     res["finetune"] = _ft_info(cfg, names, data) | {"evaluated_from_saved": True, "eval_wall_s": round(time.time() - t0, 1)}
     res["reading"] = reading(res["comparison"]) + " " + reading_finetune(res["comparison_finetune"])
     save_json(res, a.results / "federated.json")
-    with atomic_write(a.results / "federated.md", "w") as fh: fh.write(markdown(res))
+    write_text(a.results / "federated.md", markdown(res))
     print(markdown(res))
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=Path("../shared/data/lgg-mri-segmentation"))
-    ap.add_argument("--results", type=Path, default=Path("bench/results"))
+    ap = parser(__doc__, "../shared/data/lgg-mri-segmentation", "image-size", "seed")
     ap.add_argument("--strategies", default="fedavg,fedprox,fedbn,fedavg-encoder")
     ap.add_argument("--rounds", type=int, default=8)
     ap.add_argument("--local-epochs", type=int, default=1)
-    ap.add_argument("--image-size", type=int, default=64)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--method", default="simclr")
     ap.add_argument("--proximal-mu", type=float, default=0.1)
     ap.add_argument("--client-cpus", type=float, default=0.5, help="Ray CPU share per simulated client")
     ap.add_argument("--total-cpus", type=float, default=1.0, help="CPUs Ray may use")
-    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--finetune-steps", type=int, default=30, help="fine-tuning steps per site and setting (0 = probe only)")
     ap.add_argument("--finetune-fraction", type=float, default=0.5, help="labelled share of each site's training slices")
     ap.add_argument("--save-dir", type=Path, default=Path("bench/work/federated"), help="where the final encoders go")
@@ -255,7 +232,6 @@ def main():
     strategies = a.strategies.split(",")
     previous = {}
     if a.keep_previous:
-        import json
         old = json.loads((a.results / "federated.json").read_text())
         previous = {f["strategy"]: f | {"from_previous_run": True, "previous_command": old["command"]}
                     for f in old["federated"] if f["strategy"] not in strategies}
@@ -277,15 +253,15 @@ def main():
     comp = comparison(feds, base)
     comp_ft = comparison(feds, base, kind="finetune") if cfg.finetune_steps > 0 else {}
     all_strats = ",".join(order)
-    res = {"command": "python bench/federated.py " + " ".join(shlex.quote(x) for x in sys.argv[1:]), "data_arg": str(a.data),
+    res = {"command": command(), "data_arg": str(a.data),
            "config": _rel(cfg.__dict__, str(a.data)) | {"strategy": all_strats}, "sites": names, "data": data,
            "federated": feds, "baselines": base, "baselines_wall_s": base_wall, "comparison": comp,
            "comparison_finetune": comp_ft,
            "finetune": _ft_info(cfg, names, [site_datasets(cfg, s) for s in range(len(names))]) if comp_ft else None,
            "reading": reading(comp) + (" " + reading_finetune(comp_ft) if comp_ft else ""),
-           "machine": machine(), "versions": versions()}
+           **provenance(extra_packages=("flwr", "ray"))}
     save_json(res, a.results / "federated.json")
-    with atomic_write(a.results / "federated.md", "w") as f: f.write(markdown(res))
+    write_text(a.results / "federated.md", markdown(res))
     print(markdown(res))
 
 

@@ -13,45 +13,29 @@ run resumes its pretraining from the last checkpoint when started again. `--rend
 the saved JSON.
 """
 from __future__ import annotations
-import argparse, json, os, platform, shlex, subprocess, sys, time
+import json, time
 from pathlib import Path
 
-import numpy as np
 import torch
 
+from _common import command, mean_std_ci, parser, provenance, write_text
 from brainssl.cli import audit_job, load_splits, write_figure
-from brainssl.core import save_json, atomic_write
-from brainssl.encoder import Encoder, load_encoder
-from brainssl.evaluate import evaluate_encoder, label_efficiency_figure
-from brainssl.methods.base import package_versions, pretrain
+from brainssl.core import save_json
+from brainssl.encoder import Encoder
+from brainssl.eval.protocol import evaluate_encoder, label_efficiency_figure
+from brainssl.methods.base import pretrain
+
 
 # Settings tuned for MRI at 64 px within ~30 minutes of pretraining on 2 CPU cores (see the results file for the tuning
 # notes). They depart from the SimCLR paper: AdamW instead of LARS, batch 256 instead of 4096, temperature 0.2.
 SIMCLR = dict(temperature=0.2, lr=2e-3, weight_decay=1e-4, warmup_epochs=2, small_images=False, view_strength=1.0)
 
 
-def machine() -> dict:
-    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
-                if l.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {"cpu": cpu, "cpu_cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "memory_gib": round(mem, 1),
-            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
-
-
-def fmt(s: dict, metric="accuracy") -> str:
-    "mean ± std over seeds [seed-0 95% CI]"
-    q = s[metric]
-    if q["mean"] is None: return "n/a"
-    sd = f" ± {q['std']:.3f}" if q["std"] is not None else ""
-    lo, hi = q["ci"]
-    return f"{q['mean']:.3f}{sd} [{lo:.3f}, {hi:.3f}]"
-
-
 def table(rows, fractions, test, metric="accuracy") -> list[str]:
     out = [f"| encoder · protocol | " + " | ".join(f"{f:.0%} labels" for f in fractions) + " |",
            "|---|" + "---|" * len(fractions)]
     for name, res, probe in rows:
-        cells = [fmt(res[probe][str(float(f))][test], metric) if str(float(f)) in res.get(probe, {}) else "–" for f in fractions]
+        cells = [mean_std_ci(res[probe][str(float(f))][test], metric) if str(float(f)) in res.get(probe, {}) else "–" for f in fractions]
         out.append(f"| {name} · {probe} | " + " | ".join(cells) + " |")
     return out
 
@@ -59,7 +43,7 @@ def table(rows, fractions, test, metric="accuracy") -> list[str]:
 def four_metrics(rows, fraction="0.1", test="dedup") -> list[str]:
     "Table of accuracy, sensitivity, specificity and AUC (macro) at one label fraction."
     return ["| encoder · protocol | accuracy | sensitivity | specificity | AUC |", "|---|---|---|---|---|",
-            *[f"| {n} · {p} | " + " | ".join(fmt(res[p][fraction][test], m) for m in ("accuracy", "sensitivity", "specificity", "auc")) + " |"
+            *[f"| {n} · {p} | " + " | ".join(mean_std_ci(res[p][fraction][test], m) for m in ("accuracy", "sensitivity", "specificity", "auc")) + " |"
               for n, res, p in rows if fraction in res.get(p, {})]]
 
 
@@ -150,11 +134,8 @@ def render(data: dict) -> list[str]:
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=Path("../shared/data/brain-tumor-mri"))
+    ap = parser(__doc__, "../shared/data/brain-tumor-mri", "image-size", "seed", "device", device="auto")
     ap.add_argument("--work", type=Path, default=Path("bench/work/label_efficiency"))
-    ap.add_argument("--results", type=Path, default=Path("bench/results"))
-    ap.add_argument("--image-size", type=int, default=64)
     ap.add_argument("--epochs", type=int, default=70)
     ap.add_argument("--precision", default="bf16-mixed",
                     help="Lightning precision for pretraining; bf16-mixed is 1.8x faster here (CPU with AVX512-BF16, see pretrain_speed.md)")
@@ -162,18 +143,16 @@ def main():
     ap.add_argument("--fractions", type=float, nargs="+", default=[0.01, 0.1, 1.0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--finetune-epochs", type=int, default=15)
-    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--multiscale", nargs="*", default=["layer3", "layer4"],
                     help="also run the linear probe on this multi-scale read-out (Encoder.pooled); none to skip")
-    ap.add_argument("--device", default="auto")
     ap.add_argument("--render-only", action="store_true",
                     help="only rewrite label_efficiency.md from the saved label_efficiency.json (no computation)")
     a = ap.parse_args()
     if a.render_only:
         lines = render(json.loads((a.results / "label_efficiency.json").read_text()))
-        with atomic_write(a.results / "label_efficiency.md", "w") as f: f.write("\n".join(lines) + "\n")
+        write_text(a.results / "label_efficiency.md", lines)
         print("\n".join(lines)); return
-    command = "python " + " ".join(shlex.quote(x) for x in sys.argv)
+    cmd = command()
     t_all, times = time.time(), {}
 
     t = time.time()
@@ -209,14 +188,14 @@ def main():
     times["finetune_seconds"] = round(time.time() - t, 1)
     times["total_seconds_this_run"] = round(time.time() - t_all, 1)
 
-    meta = {"command": command, "machine": machine(), "versions": package_versions(), "times": times,
+    meta = {"command": cmd, **provenance(), "times": times,
             "pretrain": pre_log, "simclr_settings": SIMCLR, "audit_summary": summary, "args": {k: str(v) for k, v in vars(a).items()}}
     save_json({"meta": meta, "results": results}, a.results / "label_efficiency.json")
     # plotly.js from its CDN keeps the committed page small; the figure data itself is in the file
     write_figure(label_efficiency_figure(results), a.results / "label_efficiency.html", include_plotlyjs="cdn")
 
     lines = render({"meta": meta, "results": results})
-    with atomic_write(a.results / "label_efficiency.md", "w") as f: f.write("\n".join(lines) + "\n")
+    write_text(a.results / "label_efficiency.md", lines)
     print("\n".join(lines))
 
 

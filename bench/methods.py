@@ -15,23 +15,17 @@ or kill loses only that method: finished methods keep their `result.json` in ben
 not re-run. Results: bench/results/methods.{md,json,html}.
 """
 from __future__ import annotations
-import argparse, json, os, resource, shlex, subprocess, sys, time
+import argparse, json, subprocess, sys, time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-from label_efficiency import fmt, machine  # same formatting and machine description as the label-efficiency page
+from _common import command, mean_std_ci, parser, peak_rss_mib, provenance, set_threads, write_text
 
 # The review's Table 2 (accuracy; other data sets, no confidence intervals). Keys are brainssl method names.
 REVIEW = {"simclr": "92.5% (AUC 0.98)", "byol": "90.3%", "gan": "91.0%", "deepcluster": "88.4%", "autoencoder": "89.7%"}
 FAMILY_ORDER = ("Contrastive", "Redundancy reduction", "Clustering", "Generative", "Pretext")
 F10 = str(0.1)
-
-
-def peak_rss_mib() -> float:
-    "Peak resident memory of this process so far, MiB (Linux reports KiB)."
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def load(a):
@@ -42,7 +36,7 @@ def load(a):
 
 def score_encoder(enc, tr, te, keep, a) -> dict:
     "Linear probe at every fraction (3 seeds below 100%, 1 at 100%) and fine-tuning at 10%, merged into one dict."
-    from brainssl.evaluate import evaluate_encoder
+    from brainssl.eval.protocol import evaluate_encoder
     common = dict(keep_mask=keep, device="cpu", progress=False)
     few = [f for f in a.fractions if f < 1]
     res = evaluate_encoder(enc, tr, te, label_fractions=few, probes=("linear",), seeds=a.seeds, **common)
@@ -57,10 +51,9 @@ def score_encoder(enc, tr, te, keep, a) -> dict:
 
 def worker(name: str, a) -> dict:
     "One row of the table, in this process. `name` is a method, 'random_init', 'simclr_fixmatch' or 'gan_augmentation'."
-    import torch
     from brainssl.encoder import Encoder, load_encoder
     from brainssl.methods.base import get_method, pretrain
-    torch.set_num_threads(a.threads)
+    set_threads(a.threads)
     tr, te, keep = load(a)
     out = {"name": name}
     if name == "random_init":
@@ -68,22 +61,22 @@ def worker(name: str, a) -> dict:
         out.update(kind="reference", family="Reference", description="ResNet-18 with random weights; its fine-tuning row is supervised from scratch")
         out["metrics"] = score_encoder(enc, tr, te, keep, a)
     elif name == "simclr_fixmatch":
-        from brainssl.data import label_fraction_indices
-        from brainssl.evaluate import _score, _summary
-        from brainssl.semisupervised import fixmatch_finetune
+        from brainssl.data.splits import label_fraction_indices
+        from brainssl.eval.protocol import score_raw_dedup, summarize_seeds
+        from brainssl.eval.semisupervised import fixmatch_finetune_proba
         enc = load_encoder(a.work / "simclr" / "encoder.safetensors")
         y = np.asarray(tr.labels); idx = label_fraction_indices(y, 0.1, seed=a.seed)
         rest = np.setdiff1d(np.arange(len(tr)), idx)
         t = time.time()
-        proba = fixmatch_finetune(enc, tr.subset(idx), tr.subset(rest), te, epochs=a.finetune_epochs,
-                                  min_steps=a.finetune_steps, seed=a.seed, device="cpu", progress=False)
-        seeds = {str(a.seed): {**_score(np.asarray(te.labels), proba, keep, list(tr.classes), 1000, a.seed), "info": {"seconds": round(time.time() - t)}}}
+        proba = fixmatch_finetune_proba(enc, tr.subset(idx), tr.subset(rest), te, epochs=a.finetune_epochs,
+                                        min_steps=a.finetune_steps, seed=a.seed, device="cpu", progress=False)
+        seeds = {str(a.seed): {**score_raw_dedup(np.asarray(te.labels), proba, keep, list(tr.classes), 1000, a.seed), "info": {"seconds": round(time.time() - t)}}}
         out.update(kind="hybrid", family="Hybrid", description="SimCLR encoder, then FixMatch fine-tuning on 10% labels + the unlabelled rest")
         out["metrics"] = {"fixmatch": {F10: {"fraction": 0.1, "n_labelled": len(idx), "seeds": seeds,
-                                             "raw": _summary(seeds, "raw"), "dedup": _summary(seeds, "dedup")}}}
+                                             "raw": summarize_seeds(seeds, "raw"), "dedup": summarize_seeds(seeds, "dedup")}}}
     elif name == "gan_augmentation":
-        from brainssl.data import label_fraction_indices
-        from brainssl.evaluate import _score, _summary, supervised_baseline
+        from brainssl.data.splits import label_fraction_indices
+        from brainssl.eval.protocol import score_raw_dedup, summarize_seeds, supervised_baseline
         from brainssl.methods.gan import GAN, gan_augmented_dataset
         gan = GAN.load_from_checkpoint(a.work / "gan" / "checkpoints" / "last.ckpt", map_location="cpu").eval()
         y, rows = np.asarray(tr.labels), {}
@@ -93,10 +86,10 @@ def worker(name: str, a) -> dict:
                 ds = lab if variant == "real" else gan_augmented_dataset(gan, lab, n_generated=a.gan_generated, seed=a.seed)
                 proba = supervised_baseline(ds, te, small_images=False, seed=a.seed, epochs=a.finetune_epochs,
                                             min_steps=a.finetune_steps, device="cpu", progress=False)
-                seeds = {str(a.seed): {**_score(np.asarray(te.labels), proba, keep, list(tr.classes), 1000, a.seed),
+                seeds = {str(a.seed): {**score_raw_dedup(np.asarray(te.labels), proba, keep, list(tr.classes), 1000, a.seed),
                                        "info": {"n_train": len(ds)}}}
                 rows.setdefault(variant, {})[str(float(frac))] = {"fraction": frac, "n_labelled": len(idx), "seeds": seeds,
-                                                                   "raw": _summary(seeds, "raw"), "dedup": _summary(seeds, "dedup")}
+                                                                   "raw": summarize_seeds(seeds, "raw"), "dedup": summarize_seeds(seeds, "dedup")}
         out.update(kind="augmentation", family="Generative", description="supervised from scratch on real labels, with and without GAN images")
         out["metrics"] = rows
     else:
@@ -123,7 +116,7 @@ def run_jobs(names: list[str], a, deps: dict[str, str]) -> None:
     "Run each missing row in a subprocess, `a.jobs` at a time; a row waits for the row it depends on."
     todo = [n for n in names if not (a.work / n / "result.json").exists()]
     running: dict[str, subprocess.Popen] = {}
-    env = {**os.environ, "OMP_NUM_THREADS": str(a.threads), "MKL_NUM_THREADS": str(a.threads), "PYTHONWARNINGS": "ignore"}
+    env = {**set_threads(a.threads), "PYTHONWARNINGS": "ignore"}
     argv = [sys.executable, __file__, *sys.argv[1:]]
     while todo or running:
         for n, p in list(running.items()):
@@ -144,7 +137,7 @@ def run_jobs(names: list[str], a, deps: dict[str, str]) -> None:
 
 
 def acc(m: dict, probe: str, frac: str, test="dedup", metric="accuracy") -> str:
-    return fmt(m[probe][frac][test], metric) if frac in m.get(probe, {}) else "–"
+    return mean_std_ci(m[probe][frac][test], metric) if frac in m.get(probe, {}) else "–"
 
 
 def report(rows: dict, a, meta: dict) -> list[str]:
@@ -226,14 +219,11 @@ def figure(rows: dict, a):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=Path("../shared/data/brain-tumor-mri"))
+    ap = parser(__doc__, "../shared/data/brain-tumor-mri", "image-size", "seed", "threads", threads=1)
     ap.add_argument("--work", type=Path, default=Path("bench/work/methods"))
     ap.add_argument("--cache", type=Path, default=Path("bench/work/label_efficiency/cache"), help="decoded-image cache")
-    ap.add_argument("--results", type=Path, default=Path("bench/results"))
     ap.add_argument("--methods", nargs="+", default=None, help="default: every registered method")
     ap.add_argument("--budget-minutes", type=float, default=6.0, help="CPU minutes of pretraining per method")
-    ap.add_argument("--image-size", type=int, default=64)
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--warmup-epochs", type=float, default=0.5)
     ap.add_argument("--fractions", type=float, nargs="+", default=[0.01, 0.1, 1.0])
@@ -242,8 +232,6 @@ def main():
     ap.add_argument("--finetune-steps", type=int, default=200, help="minimum fine-tuning steps")
     ap.add_argument("--gan-generated", type=int, default=500, help="generated images added per augmentation run")
     ap.add_argument("--jobs", type=int, default=2, help="rows run at once, each in its own process")
-    ap.add_argument("--threads", type=int, default=1, help="torch threads per process")
-    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--report-only", action="store_true", help="only (re)write the results from the rows finished so far")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -253,37 +241,36 @@ def main():
         save_json(res, a.work / a.worker / "result.json")
         return
     from brainssl.cli import audit_job, load_splits, write_figure
-    from brainssl.core import _to_jsonable, atomic_write, save_json
-    from brainssl.methods.base import list_methods, package_versions
-    command = "python " + " ".join(shlex.quote(x) for x in sys.argv if x != "--report-only")
+    from brainssl.core import atomic_write, save_json
+    from brainssl.methods.base import list_methods
+    cmd = command(drop=("--report-only",))
     t0 = time.time()
     if not a.data.is_dir(): sys.exit(f"--data {a.data} is not a folder (see ../shared/data/README.md)")
     splits = load_splits(a.data, image_size=a.image_size, cache_dir=a.cache)
     report_, keep = audit_job(splits, a.results / "audit")
     a.work.mkdir(parents=True, exist_ok=True)
     with atomic_write(a.work / "keep_mask.npy", "wb") as f: np.save(f, keep)
-    methods = a.methods or list(list_methods())
+    methods = a.methods or list(list_methods(in_channels=1))   # crossmodal needs several sequences
     names = ["random_init", *methods]
     deps = {}
     if "simclr" in methods: names.append("simclr_fixmatch"); deps["simclr_fixmatch"] = "simclr"
     if "gan" in methods: names.append("gan_augmentation"); deps["gan_augmentation"] = "gan"
     if not a.report_only: run_jobs(names, a, deps)
     rows = {n: json.loads((a.work / n / "result.json").read_text()) for n in names if (a.work / n / "result.json").exists()}
-    meta = {"command": command, "machine": machine(), "versions": package_versions(), "args": {k: str(v) for k, v in vars(a).items()},
+    meta = {"command": cmd, **provenance(), "args": {k: str(v) for k, v in vars(a).items()},
             "n_train": len(splits["Training"]), "n_test_raw": len(splits["Testing"]), "n_test_dedup": int(keep.sum()),
             "missing_rows": [n for n in names if n not in rows], "wall_seconds_this_run": round(time.time() - t0)}
-    with atomic_write(a.results / "methods.json", "w") as f:  # compact: every number, a third of the indented size
-        json.dump(_to_jsonable({"meta": meta, "rows": rows}), f, separators=(",", ":"))
+    save_json({"meta": meta, "rows": rows}, a.results / "methods.json", indent=None)  # compact: a third of the indented size
     if any(r["kind"] == "ssl" for r in rows.values()):
         write_figure(figure(rows, a), a.results / "methods.html", include_plotlyjs="cdn")
     lines = report(rows, a, meta) + ["", "Interactive chart: [methods.html](methods.html); every number: [methods.json](methods.json).", "",
-                                     "## Reproduce", "", f"```bash\n{command}\n```", "",
+                                     "## Reproduce", "", f"```bash\n{cmd}\n```", "",
                                      f"Machine: {meta['machine']['cpu']}, {meta['machine']['cpu_cores']} cores, "
                                      f"{meta['machine']['memory_gib']} GiB. Missing rows (failed or not run): {meta['missing_rows'] or 'none'}."]
     if meta["missing_rows"]:
         lines[1:1] = ["", f"> **Incomplete run.** Rows not finished yet: {', '.join(meta['missing_rows'])}. Re-running the command "
                           "below runs only those (finished rows are kept in the work folder) and rewrites this page."]
-    with atomic_write(a.results / "methods.md", "w") as f: f.write("\n".join(lines) + "\n")
+    write_text(a.results / "methods.md", lines)
     print("\n".join(lines))
 
 

@@ -16,38 +16,27 @@ Run from the repository root (about 15 CPU-minutes on 2 shared cores with one th
     nice -n 10 .venv/bin/python bench/multimodal.py --threads 1
 
 Writes bench/results/multimodal.{md,json}; the cross-modal checkpoints go to bench/work/multimodal/ (git-ignored).
+`--render-only` rewrites the .md from the .json.
 """
 from __future__ import annotations
-import argparse, os, platform, shlex, sys, time
+import argparse, json, sys, time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from brainssl.core import atomic_write, save_json
+from _common import command, log, parser, provenance, set_threads, value_ci, write_text
+from brainssl.core import save_json
 from brainssl.encoder import Encoder, load_encoder
-from brainssl.evaluate import classification_metrics
-from brainssl.fusion import (CrossModal, FusionHead, cross_modal_retrieval, inflate_stem, missing_modality_table, modality_features, modality_presence,
+from brainssl.eval.metrics import classification_metrics
+from brainssl.fusion import (FusionHead, cross_modal_retrieval, inflate_stem, missing_modality_table, modality_features, modality_presence,
                              predict_fusion, train_fusion)
-from brainssl.methods.base import package_versions, pretrain
-from brainssl.readers import LGGSlices, patient_overlap, patient_split
+from brainssl.methods.base import pretrain
+from brainssl.methods.crossmodal import CrossModal
+from brainssl.data.lgg import LGGSlices
+from brainssl.data.splits import patient_overlap, patient_split
 from brainssl.segment import (SSLUNet, patient_subset, predict_masks, segmentation_metrics, segmenter_from_encoder,
                               train_segmenter)
-
-
-def log(msg: str): print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def machine() -> dict:
-    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
-                if l.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
-    return {"cpu": cpu, "cpu_cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
-
-
-def ci(v, c) -> str:
-    if v is None: return "n/a"
-    return f"{v:.3f} [{c[0]:.3f}, {c[1]:.3f}]" if c and c[0] is not None else f"{v:.3f}"
 
 
 def classify(a, lgg, split, enc, times) -> tuple[dict, dict, dict]:
@@ -69,7 +58,7 @@ def classify(a, lgg, split, enc, times) -> tuple[dict, dict, dict]:
         m = classification_metrics(y[te], proba, classes, n_boot=a.n_boot, seed=a.seed)
         res[name] = {"accuracy": m["accuracy"]["value"], "accuracy_ci": m["accuracy"]["ci"], "auc": m["auc"]["value"],
                      "auc_ci": m["auc"]["ci"], "n_test": m["n"]}
-        log(f"  {name}: acc {ci(res[name]['accuracy'], res[name]['accuracy_ci'])}, AUC {ci(res[name]['auc'], res[name]['auc_ci'])}")
+        log(f"  {name}: acc {value_ci(res[name]['accuracy'], res[name]['accuracy_ci'])}, AUC {value_ci(res[name]['auc'], res[name]['auc_ci'])}")
 
     for k, m in enumerate(mods):  # each sequence alone; slices where it is missing keep a zero image's features
         head = FusionHead(enc.dim, 1, 2, "concat", seed=a.seed)
@@ -152,7 +141,7 @@ def segment(a, lgg, split, times) -> dict:
                 m = segmentation_metrics(pred, lgg.masks[te], lgg.patients[te], n_boot=a.n_boot, seed=seed)
                 runs.append({"seed": seed, "train_patients": int(len(set(lgg.patients[idx]))), "train_slices": int(len(idx)),
                              "final_loss": float(np.mean(losses[-10:])), "cpu_s": round(time.process_time() - t0, 1), **m})
-                log(f"  seg {key} seed {seed}: Dice/patient {ci(m['dice_patient'], m['dice_patient_ci'])}, Dice/slice "
+                log(f"  seg {key} seed {seed}: Dice/patient {value_ci(m['dice_patient'], m['dice_patient_ci'])}, Dice/slice "
                     f"{m['dice_slice']:.3f}, HD95 median {m['hd95_slice_median']}, missed {m['missed_tumour_slices']}/"
                     f"{m['n_tumour_slices']} ({runs[-1]['cpu_s']} CPU-s)")
             mean = lambda k: float(np.mean([r[k] for r in runs if r[k] is not None])) if any(r[k] is not None for r in runs) else None
@@ -162,14 +151,15 @@ def segment(a, lgg, split, times) -> dict:
     return out
 
 
-def report(a, command, data, res, tables, extra, seg, times) -> list[str]:
+def report(a, cmd, data, res, tables, extra, seg, times, machine) -> list[str]:
+    "The markdown page, as lines: `a` holds the run's arguments, the rest is what `main` saves in multimodal.json."
     mods = data["modalities"]
     L = ["# Multi-modal LGG benchmark", "",
          f"Real TCGA-LGG slices (Buda et al. 2019; {data['n_patients']} patients, {data['n_slices']} slices, T1 / FLAIR / T1-CE, FLAIR-copy channels marked missing), "
          f"{a.image_size} px, one patient-level split (train {data['train_patients']} patients / {data['train_slices']} slices, "
          f"test {data['test_patients']} patients / {data['test_slices']} slices, no patient in both: "
          f"overlap = {data['overlap']}). Classification: seed {a.seed}, one run per model; segmentation: seeds {a.seg_seeds}.", "",
-         "Produced by:", "", f"```bash\n{command}\n```", "",
+         "Produced by:", "", f"```bash\n{cmd}\n```", "",
          "## 1. Tumour present vs absent per slice", "",
          f"Frozen features of the SimCLR encoder (`{a.encoder}`, 1 channel, pretrained on the Kaggle brain-tumour set), "
          f"then a fusion head (`brainssl.fusion.FusionHead`: LayerNorm + linear, {a.head_epochs} epochs of AdamW). "
@@ -177,12 +167,12 @@ def report(a, command, data, res, tables, extra, seg, times) -> list[str]:
          "encoder with its stem filter averaged over them (`inflate_stem`). Late fusion: features of each sequence "
          f"from the shared encoder, concatenated or attention-pooled; dropout = modality dropout p = {a.p_drop} in training. "
          "`· random encoder`: the same network with random weights. `· cross-modal SSL`: the SimCLR encoder pretrained "
-         f"further with `brainssl.fusion.CrossModal` (CLIP-style: two sequences of one slice are a positive pair, shared "
+         f"further with `brainssl.methods.crossmodal.CrossModal` (CLIP-style: two sequences of one slice are a positive pair, shared "
          f"encoder, NT-Xent τ = 0.1) on the *unlabelled training* slices for {a.crossmodal_epochs} epochs. "
          f"Test: {data['test_slices']} slices, {data['test_tumour_share']:.1%} with tumour. "
          f"Bootstrap 95% CIs ({a.n_boot} resamples) resample *slices*, which are correlated within a patient, so they are too narrow.", "",
          "| model | accuracy [95% CI] | AUC [95% CI] |", "|---|---|---|"]
-    L += [f"| {k} | {ci(v['accuracy'], v['accuracy_ci'])} | {ci(v['auc'], v['auc_ci'])} |" for k, v in res.items()]
+    L += [f"| {k} | {value_ci(v['accuracy'], v['accuracy_ci'])} | {value_ci(v['auc'], v['auc_ci'])} |" for k, v in res.items()]
     rt = extra["retrieval_test"]
     pairs = list(next(iter(rt.values())))
     L += ["", "Cross-modal retrieval on the test slices (top-1: the query sequence's features find the same slice's "
@@ -212,7 +202,7 @@ def report(a, command, data, res, tables, extra, seg, times) -> list[str]:
           "|---|---|---|---|---|---|---|---|---|"]
     for k, v in seg.items():
         f = lambda x, d=3: "n/a" if x is None else f"{x:.{d}f}"
-        seeds = "; ".join(ci(r["dice_patient"], r["dice_patient_ci"]) for r in v["runs"])
+        seeds = "; ".join(value_ci(r["dice_patient"], r["dice_patient_ci"]) for r in v["runs"])
         L.append(f"| {v['init']} · {v['fraction']:.0%} | {f(v['mean_train_patients'], 1)} | {f(v['mean_dice_patient'])} | {seeds} | "
                  f"{f(v['mean_dice_slice'])} | {f(v['mean_hd95_slice_median'], 1)} | {f(v['mean_missed_tumour_slices'], 1)}/"
                  f"{v['runs'][0]['n_tumour_slices']} | {f(v['mean_false_positive_share'])} | {f(v['mean_cpu_s'], 0)} |")
@@ -224,16 +214,24 @@ def report(a, command, data, res, tables, extra, seg, times) -> list[str]:
           f"{data['test_patients']} patients: compare the per-seed values and the CIs before reading a difference.",
           "- Retrieval needs a baseline: neighbouring sequences of one slice share the head outline, so even random "
           "features match them well above chance.",
-          f"- Times (CPU seconds of this process): {times}. Machine: {machine()}.", ""]
+          f"- Times (CPU seconds of this process): {times}. Machine: {machine}.", ""]
     return L
 
 
+def render(results: Path) -> None:
+    "Rewrite multimodal.md from multimodal.json alone."
+    r = json.loads((results / "multimodal.json").read_text())
+    meta = r["meta"]
+    a = argparse.Namespace(**meta["args"])
+    extra = {"retrieval_test": r["cross_modal_retrieval"]}
+    lines = report(a, meta["command"], meta["data"], r["classification"], r["missing_modality"], extra, r["segmentation"],
+                   meta["times"], meta["machine"])
+    write_text(results / "multimodal.md", "\n".join(lines))
+
+
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=Path("../shared/data/lgg-mri-segmentation"))
+    ap = parser(__doc__, "../shared/data/lgg-mri-segmentation", "image-size", "seed", "threads", "device", threads=None)
     ap.add_argument("--encoder", type=Path, default=Path("bench/work/methods/simclr/encoder.safetensors"))
-    ap.add_argument("--results", type=Path, default=Path("bench/results"))
-    ap.add_argument("--image-size", type=int, default=64)
     ap.add_argument("--head-epochs", type=int, default=30)
     ap.add_argument("--p-drop", type=float, default=0.3)
     ap.add_argument("--seg-steps", type=int, default=200)
@@ -245,13 +243,12 @@ def main():
     ap.add_argument("--seg-lr", type=float, default=2e-3)
     ap.add_argument("--fractions", type=float, nargs="+", default=[0.25, 1.0])
     ap.add_argument("--n-boot", type=int, default=1000)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 avoids oversubscription on a shared machine)")
-    ap.add_argument("--device", default="cpu")
     ap.add_argument("--skip-segmentation", action="store_true")
+    ap.add_argument("--render-only", action="store_true", help="only rewrite multimodal.md from the saved multimodal.json")
     a = ap.parse_args()
-    if a.threads: torch.set_num_threads(a.threads)
-    command = "nice -n 10 .venv/bin/python " + " ".join(shlex.quote(x) for x in sys.argv)
+    if a.render_only: return render(a.results)
+    set_threads(a.threads)
+    cmd = command(drop=("--render-only",), prefix="nice -n 10")
     if not a.data.exists(): sys.exit(f"LGG data not found at {a.data}")
     times, t_all = {}, time.process_time()
     t0 = time.process_time()
@@ -276,11 +273,12 @@ def main():
         times["segmentation_cpu_s"] = round(time.process_time() - t1, 1)
     times["total_cpu_s"] = round(time.process_time() - t_all, 1)
     a.results.mkdir(parents=True, exist_ok=True)
-    save_json({"meta": {"command": command, "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(a).items()},
-                        "machine": machine(), "versions": package_versions(), "times": times, "data": data},
+    prov = provenance()
+    save_json({"meta": {"command": cmd, "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(a).items()},
+                        **prov, "times": times, "data": data},
                "classification": res, "missing_modality": tables, "cross_modal_retrieval": extra["retrieval_test"],
                "segmentation": seg}, a.results / "multimodal.json")
-    with atomic_write(a.results / "multimodal.md", "w") as f: f.write("\n".join(report(a, command, data, res, tables, extra, seg, times)))
+    write_text(a.results / "multimodal.md", "\n".join(report(a, cmd, data, res, tables, extra, seg, times, prov["machine"])))
     log(f"done: {times}")
 
 

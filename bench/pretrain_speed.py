@@ -9,26 +9,23 @@ bench/label_efficiency.py has filled its image cache, on an otherwise idle machi
 Writes bench/results/pretrain_speed.{md,json}.
 """
 from __future__ import annotations
-import argparse, json, shlex, sys, tempfile, time
+import json, tempfile, time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from label_efficiency import SIMCLR, machine  # the benchmark's settings and machine description
-
+from _common import command, parser, provenance, write_text
+from label_efficiency import SIMCLR  # the benchmark's settings
 from brainssl.cli import load_splits
-from brainssl.core import atomic_write, save_json
-from brainssl.methods.base import package_versions, pretrain
+from brainssl.core import save_json
+from brainssl.methods.base import pretrain
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=Path("../shared/data/brain-tumor-mri"))
+    ap = parser(__doc__, "../shared/data/brain-tumor-mri")
     ap.add_argument("--cache", type=Path, default=Path("bench/work/label_efficiency/cache"))
-    ap.add_argument("--results", type=Path, default=Path("bench/results"))
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--precisions", nargs="+", default=["32-true", "bf16-mixed"])
     a = ap.parse_args()
-    command = "python " + " ".join(shlex.quote(x) for x in sys.argv)
+    cmd = command()
     train = load_splits(a.data, image_size=64, cache_dir=a.cache, progress=False)["Training"]
     rows = {}
     for prec in a.precisions:
@@ -41,20 +38,21 @@ def main():
         rows[prec] = {"seconds": round(wall, 1), "seconds_per_epoch": round(wall / a.epochs, 1), "steps": log["steps"],
                       "loss_last_epoch": round(log["train_loss_last_epoch"], 3)}
         print(prec, rows[prec], flush=True)
-    save_json({"command": command, "machine": machine(), "versions": package_versions(), "epochs": a.epochs,
+    prov = provenance()
+    save_json({"command": cmd, **prov, "epochs": a.epochs,
                "n_images": len(train), "rows": rows}, a.results / "pretrain_speed.json")
     base = rows[a.precisions[0]]["seconds_per_epoch"]
-    m = machine()
+    m = prov["machine"]
     lines = ["# SimCLR pretraining speed on the CPU: full vs bf16 mixed precision", "",
              f"{a.epochs} epochs of SimCLR (ResNet-18, 64 px, batch 256, the settings of `label_efficiency.py`) on the "
              f"{len(train)} Training images of `{a.data}`, per precision, each from scratch.", "",
              "| precision | seconds per epoch | speed-up | loss, last epoch |", "|---|---|---|---|",
              *[f"| {p} | {r['seconds_per_epoch']} | {base / r['seconds_per_epoch']:.2f}x | {r['loss_last_epoch']} |" for p, r in rows.items()],
              "", "The loss column is a sanity check only: after so few epochs, both runs are still in their warm-up.", "",
-             "## Reproduce", "", f"```bash\n{command}\n```", "",
+             "## Reproduce", "", f"```bash\n{cmd}\n```", "",
              f"Machine: {m['cpu']}, {m['cpu_cores']} cores, {m['memory_gib']} GiB, GPU: {m['gpu']}. "
              "bf16 autocast on the CPU needs AVX512-BF16 or AMX for its speed; without them it can be slower than full precision."]
-    with atomic_write(a.results / "pretrain_speed.md", "w") as f: f.write("\n".join(lines) + "\n")
+    write_text(a.results / "pretrain_speed.md", lines)
     print("\n".join(lines))
 
 

@@ -6,18 +6,18 @@ Docs: https://brainssl.github.io/brainssl/cli.html.md"""
 
 # %% ../nbs/60_cli.ipynb #c58f3a35
 from __future__ import annotations
-import argparse, ast, json, shlex, sys, time
+import argparse, ast, json, re, shlex, sys, time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .core import MRIDataset, atomic_write, concat_datasets, save_json
-from .methods.base import get_method, list_methods, package_versions, pretrain
+from .core import MRIDataset, atomic_write, concat_datasets, machine_info, package_versions, save_json
+from .methods.base import get_method, list_methods, pretrain
 
 # %% auto #0
-__all__ = ['load_splits', 'write_figure', 'run_log', 'audit_job', 'evaluate_job', 'explore_job', 'summary_table', 'demo',
-           'build_parser', 'main']
+__all__ = ['load_splits', 'write_figure', 'run_log', 'audit_job', 'load_or_random_encoder', 'evaluate_job', 'explore_job',
+           'summary_table', 'demo', 'build_parser', 'main']
 
 # %% ../nbs/60_cli.ipynb #ba6d6dc2
 def load_splits(data: str | Path | None = None, # class-per-folder root, or None for the embedded synthetic data
@@ -31,11 +31,11 @@ def load_splits(data: str | Path | None = None, # class-per-folder root, or None
                ) -> dict[str, MRIDataset]:
     "The Training (and Testing, if present) splits of `data`, or of the synthetic default data set."
     if data is None:
-        from brainssl.synthetic import synthetic_splits
+        from brainssl.data.synthetic import synthetic_splits
         return synthetic_splits(n_train=n_train, n_test=n_test, image_size=image_size, seed=seed)
-    from brainssl.data import ImageCache, MRIFolder
+    from brainssl.data.folder import ImageCache, MRIFolder
     root = Path(data)
-    if not root.is_dir(): raise FileNotFoundError(f"--data {str(data)!r} is not a folder")
+    if not root.is_dir(): raise FileNotFoundError(f"data={str(data)!r} is not a folder")
     cache = ImageCache(cache_dir) if cache_dir else ImageCache()
     out = {"Training": MRIFolder(root, "Training", image_size=image_size, skip_bad=skip_bad, cache=cache, progress=progress)}
     if (root / "Testing").is_dir():
@@ -51,34 +51,41 @@ def write_figure(fig, path: str | Path, # destination `.html`
     with atomic_write(path, "w") as f: f.write(fig.to_html(include_plotlyjs=include_plotlyjs, full_html=True))
     return path
 
+# %% ../nbs/60_cli.ipynb #f1e2a3b4
 def run_log(args: dict, started: float, **extra) -> dict:
-    "The run log: exact command, arguments, package versions, device and wall time."
+    "The run log: exact command, arguments, package versions, machine, device and wall time."
     return {"command": " ".join(shlex.quote(a) for a in ["brainssl"] + sys.argv[1:]) if "ipykernel" not in sys.modules else None,
             "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in args.items()},
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
-            "wall_seconds": round(time.time() - started, 1), "versions": package_versions(),
+            "wall_seconds": round(time.time() - started, 1), "versions": package_versions(), "machine": machine_info(),
             "cuda_available": torch.cuda.is_available(), "cpu_threads": torch.get_num_threads(), **extra}
 
 # %% ../nbs/60_cli.ipynb #dc5b11d8
 def audit_job(splits: dict[str, MRIDataset], out: str | Path, progress: bool = True, **audit_kwargs):
     "Audit `splits` for duplicates, write `audit.json` and `audit.md` into `out`; returns (report, keep mask over Testing or None)."
-    from brainssl.audit import audit, dedup_keep_mask
+    from brainssl.data.audit import audit, dedup_keep_mask
     report = audit(splits, progress=progress, **audit_kwargs)
     report.save(out)
     keep = dedup_keep_mask(report) if "Testing" in splits and "Training" in splits else None
     return report, keep
 
 # %% ../nbs/60_cli.ipynb #56ec0902
-def _load_or_random_encoder(weights: str | None, in_channels: int, arch: str = "resnet18", small_images: bool = False, seed: int = 0):
+def load_or_random_encoder(weights: str | Path | None, # an encoder `.safetensors` file, or None / "random" for random init
+                           in_channels: int, # channels of the data it will embed
+                           arch: str = "resnet18", small_images: bool = False, # used for a random encoder only
+                           seed: int = 0, # seeds a random encoder's weights
+                          ):
+    "The encoder saved in `weights`, or a seeded random one; raises `ValueError` if the saved one expects other channels."
     from brainssl.encoder import Encoder, load_encoder
     if weights in (None, "random"):
         torch.manual_seed(seed)
         return Encoder(in_channels=in_channels, arch=arch, small_images=small_images)
     enc = load_encoder(weights)
     if enc.config["in_channels"] != in_channels:
-        raise ValueError(f"--weights {weights} expects {enc.config['in_channels']} channels but the data has {in_channels}")
+        raise ValueError(f"weights={str(weights)!r} expects {enc.config['in_channels']} channels but the data has {in_channels}")
     return enc
 
+# %% ../nbs/60_cli.ipynb #e4f5a6b7
 def evaluate_job(encoders: dict, # name -> encoder (nn.Module with `.dim`)
                  splits: dict[str, MRIDataset], # needs "Training" and "Testing"
                  out: str | Path,
@@ -87,7 +94,8 @@ def evaluate_job(encoders: dict, # name -> encoder (nn.Module with `.dim`)
                  finetune_fractions=None, finetune_epochs: int = 10, finetune_kwargs: dict | None = None, n_boot: int = 1000,
                  device: str = "auto", progress: bool = True, layers=None) -> dict:
     "Evaluate each encoder at each label fraction (probe read-out `layers`, see `Encoder.pooled`); writes `metrics.json`, `label_efficiency.html`, `confusion_matrix.html`."
-    from brainssl.evaluate import evaluate_encoder, label_efficiency_figure, confusion_figure
+    from brainssl.eval.protocol import evaluate_encoder, label_efficiency_figure
+    from brainssl.eval.metrics import confusion_figure
     if "Testing" not in splits: raise ValueError("evaluation needs a Testing split (<data>/Testing/<class>/...)")
     out = Path(out)
     results = {name: evaluate_encoder(enc, splits["Training"], splits["Testing"], label_fractions=label_fractions,
@@ -109,12 +117,12 @@ def evaluate_job(encoders: dict, # name -> encoder (nn.Module with `.dim`)
 def explore_job(encoder, splits: dict[str, MRIDataset], out_html: str | Path, predictions: dict | None = None,
                 seed: int = 0, device: str = "auto", progress: bool = True, predict: bool = False,
                 audit_duplicates: bool = True, thumb_format: str = "webp", **umap_kwargs):
-    """UMAP explorer page of every split's embeddings (`brainssl.explore`): colourings by label, split, k-means cluster,
+    """UMAP explorer page of every split's embeddings (`brainssl.viz.explorer`): colourings by label, split, k-means cluster,
     site, duplicate group and label-error flag (and prediction/correct), hover thumbnails; written as standalone HTML.
     `predict=True` adds predictions of a linear probe fitted on the Training split (in-sample there)."""
     from brainssl.encoder import embed
-    from brainssl.audit import audit
-    from brainssl.explore import explorer_table, save_explorer_html
+    from brainssl.data.audit import audit
+    from brainssl.viz.explorer import explorer_table, save_explorer_html
     ds = concat_datasets(splits)
     X = embed(encoder, ds, device=device, progress=progress)
     preds = None
@@ -124,7 +132,7 @@ def explore_job(encoder, splits: dict[str, MRIDataset], out_html: str | Path, pr
             preds[np.asarray(ds.sample_splits) == name] = p
         if (preds < 0).any(): preds = None
     elif predict and "Training" in splits:
-        from brainssl.evaluate import linear_probe
+        from brainssl.eval.probes import linear_probe
         tr = np.asarray(ds.sample_splits) == "Training"
         lab = tr & (ds.labels >= 0)
         preds = linear_probe(X[lab], ds.labels[lab], X, seed=seed)[0].argmax(1)
@@ -156,11 +164,11 @@ def demo(out: str | Path = "demo_out", method: str = "simclr", epochs: int = 20,
     _, keep = audit_job(splits, out, progress=progress)
     model = pretrain(method, splits["Training"], out, epochs=epochs, batch_size=batch_size, seed=seed, device=device,
                      progress=progress, image_size=image_size, **method_kwargs)
-    encoders = {method: model.encoder, "random_init": _load_or_random_encoder("random", splits["Training"].in_channels, seed=seed)}
+    encoders = {method: model.encoder, "random_init": load_or_random_encoder("random", splits["Training"].in_channels, seed=seed)}
     results = evaluate_job(encoders, splits, out, keep_mask=keep, label_fractions=(0.05, 0.1, 1.0), probes=("linear", "knn"),
                            seeds=(seed,), finetune_fractions=(0.1,), finetune_epochs=3,
                            finetune_kwargs={"min_steps": 40}, device=device, progress=progress)
-    from brainssl.evaluate import linear_probe
+    from brainssl.eval.probes import linear_probe
     from brainssl.encoder import embed
     Xtr = embed(model.encoder, splits["Training"], device=device, progress=False)
     Xte = embed(model.encoder, splits["Testing"], device=device, progress=False)
@@ -181,6 +189,7 @@ def _hparam(s: str):
     except (ValueError, SyntaxError): pass
     return k.strip().replace("-", "_"), v
 
+# %% ../nbs/60_cli.ipynb #a6b7c8d9
 def _common(p, epochs=True):
     p.add_argument("--data", type=Path, default=None, help="class-per-folder tree (<data>/Training/<class>/*.jpg); default: embedded synthetic data")
     p.add_argument("--out", type=Path, required=True, help="output folder (explore: a .html file or a folder)")
@@ -192,6 +201,7 @@ def _common(p, epochs=True):
     p.add_argument("--skip-bad", action="store_true", help="skip unreadable image files and list them instead of stopping")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
+# %% ../nbs/60_cli.ipynb #b7c8d9e0
 def _eval_flags(p):
     p.add_argument("--fractions", type=float, nargs="+", default=[0.01, 0.1, 1.0], help="label fractions (default 0.01 0.1 1)")
     p.add_argument("--probes", nargs="+", default=["linear", "knn"], choices=["linear", "knn"], help="frozen-feature probes")
@@ -200,6 +210,7 @@ def _eval_flags(p):
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="labelled-subset seeds (default 0)")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the 95%% CIs")
 
+# %% ../nbs/60_cli.ipynb #c8d9e0f1
 def build_parser() -> argparse.ArgumentParser:
     "The `brainssl` argument parser."
     ap = argparse.ArgumentParser(prog="brainssl", description="Self-supervised learning for brain-tumour MRI.")
@@ -250,6 +261,15 @@ def _splits(a, progress):
     a.skipped_files = skipped
     return splits
 
+# %% ../nbs/60_cli.ipynb #e0f1a2b3
+def _flag_words(message: str, args: argparse.Namespace) -> str:
+    "`message` in the command's words: each argument of this command the library names (`lr=`, `lr must`, `method 'x'`, `(lr)`) becomes its flag."
+    names = sorted((k for k in vars(args) if k != "cmd"), key=len, reverse=True)
+    if not names: return message
+    pattern = r"(?<![\w.-])(" + "|".join(map(re.escape, names)) + r")(=|(?= ['\"])|(?= must\b)|(?=\)))"
+    return re.sub(pattern, lambda m: "--" + m.group(1).replace("_", "-") + (" " if m.group(2) else ""), message)
+
+# %% ../nbs/60_cli.ipynb #a2b3c4d5
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `brainssl` command. Returns the exit status."
     a = build_parser().parse_args(argv)
@@ -283,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(report.summary(), indent=2))
         elif a.cmd == "evaluate":
             keep = None if a.no_dedup else audit_job(splits, a.out, progress=progress)[1]
-            enc = _load_or_random_encoder(a.weights, splits["Training"].in_channels, seed=a.seed)
+            enc = load_or_random_encoder(a.weights, splits["Training"].in_channels, seed=a.seed)
             name = "random_init" if a.weights == "random" else Path(a.weights).stem
             res = evaluate_job({name: enc}, splits, a.out, keep_mask=keep, label_fractions=a.fractions, probes=a.probes,
                                seeds=a.seeds, finetune_fractions=a.finetune_fractions or None, finetune_epochs=a.finetune_epochs,
@@ -291,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
             print(summary_table(res)); print(f"metrics, plots and run log in {a.out}/")
         elif a.cmd == "explore":
             if a.weights == "random": print("note: no --weights given, mapping a randomly initialised encoder", file=sys.stderr)
-            enc = _load_or_random_encoder(a.weights, splits["Training"].in_channels, seed=a.seed)
+            enc = load_or_random_encoder(a.weights, splits["Training"].in_channels, seed=a.seed)
             out = a.out if a.out.suffix == ".html" else a.out / "embedding_map.html"
             explore_job(enc, splits, out, seed=a.seed, device=a.device, progress=progress, predict=a.predict,
                         thumb_format=a.thumb_format, n_neighbors=a.n_neighbors, min_dist=a.min_dist, metric=a.metric)
@@ -299,8 +319,8 @@ def main(argv: list[str] | None = None) -> int:
         log_dir = a.out.parent if a.out.suffix == ".html" else a.out
         save_json(run_log(vars(a), t0), log_dir / ("run.json" if a.out.suffix != ".html" else a.out.stem + ".run.json"))
         return 0
-    except (FileNotFoundError, ValueError) as e:
-        from brainssl.data import ImageReadError
+    except (FileNotFoundError, ValueError, FloatingPointError) as e:  # a bad input or a diverged run: one line, no traceback
+        from brainssl.data.folder import ImageReadError
         hint = " (use --skip-bad to skip unreadable files and list them)" if isinstance(e, ImageReadError) else ""
-        print(f"brainssl {a.cmd}: error: {e}{hint}", file=sys.stderr)
+        print(f"brainssl {a.cmd}: error: {_flag_words(str(e), a)}{hint}", file=sys.stderr)
         return 2

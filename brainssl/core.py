@@ -6,20 +6,21 @@ Docs: https://brainssl.github.io/brainssl/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #8c320cd2
 from __future__ import annotations
-import contextlib, glob, json, math, os, tempfile
+import contextlib, glob, importlib.metadata, json, logging, math, os, platform, sys, tempfile, warnings
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
+from fastcore.basics import patch
 from torch.utils.data import DataLoader, Dataset
 from lightning.pytorch import seed_everything
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['CLASSES', 'MODALITIES', 'seeded_generator', 'remove_stale_temporaries', 'atomic_write', 'save_json',
-           'quiet_lightning', 'resolve_device', 'MRIDataset', 'TensorMRIDataset', 'MRISubset', 'MRIConcat',
-           'concat_datasets', 'make_loader']
+__all__ = ['CLASSES', 'MODALITIES', 'seeded_generator', 'atomic_write', 'save_json', 'remove_stale_temporaries',
+           'quiet_lightning', 'resolve_device', 'package_versions', 'machine_info', 'MRIDataset', 'TensorMRIDataset',
+           'MRISubset', 'MRIConcat', 'concat_datasets', 'make_loader']
 
 # %% ../nbs/00_core.ipynb #b7844009
 CLASSES = ("glioma", "meningioma", "notumor", "pituitary")  # label index i <-> CLASSES[i]
@@ -36,15 +37,10 @@ def seeded_generator(seed: int) -> torch.Generator:
 def _umask() -> int:
     m = os.umask(0); os.umask(m); return m
 
+# %% ../nbs/00_core.ipynb #3f1c0a21
 def _tmp_prefix(path: Path) -> str: return f".{path.name}."  # temporary files of `atomic_write`: .<name>.XXXX.tmp
 
-def remove_stale_temporaries(path, # a file written with `atomic_write`
-                            ) -> int: # number of files deleted
-    "Delete the temporary files `atomic_write(path)` leaves when its process is killed (SIGKILL) in the middle of a write."
-    path = Path(path); n = 0
-    for tmp in path.parent.glob(f"{glob.escape(_tmp_prefix(path))}*.tmp"): tmp.unlink(missing_ok=True); n += 1
-    return n
-
+# %% ../nbs/00_core.ipynb #7a3e5b90
 @contextlib.contextmanager
 def atomic_write(path, # destination file; its folder is created if missing
                  mode: str = "wb", # `"wb"` for bytes, `"w"` for text
@@ -76,19 +72,29 @@ def _to_jsonable(o):
     if isinstance(o, Path): return str(o)
     return o
 
+# %% ../nbs/00_core.ipynb #2e8d6a47
 def save_json(obj, # dicts, lists, numbers, strings, numpy/torch values
               path, # destination `.json` file
+              indent: int | None = 2, # None: compact, without spaces (large result files)
              ) -> Path:
-    "Write `obj` as indented JSON to `path` atomically. NaN and inf become `null` so the file stays valid JSON."
+    "Write `obj` as JSON to `path` atomically. NaN and inf become `null` so the file stays valid JSON."
     path = Path(path)
-    with atomic_write(path, "w") as f: json.dump(_to_jsonable(obj), f, indent=2)
+    with atomic_write(path, "w") as f:
+        json.dump(_to_jsonable(obj), f, indent=indent, separators=None if indent is not None else (",", ":"))
     return path
+
+# %% ../nbs/00_core.ipynb #6b1f0d38
+def remove_stale_temporaries(path, # a file written with `atomic_write`
+                            ) -> int: # number of files deleted
+    "Delete the temporary files `atomic_write(path)` leaves when its process is killed (SIGKILL) in the middle of a write."
+    path = Path(path); n = 0
+    for tmp in path.parent.glob(f"{glob.escape(_tmp_prefix(path))}*.tmp"): tmp.unlink(missing_ok=True); n += 1
+    return n
 
 # %% ../nbs/00_core.ipynb #4ead8350
 @contextlib.contextmanager
 def quiet_lightning():
     "Context manager that silences Lightning's info banners and a few known-harmless warnings inside its block."
-    import logging, warnings
     logs = [logging.getLogger(n) for n in ("lightning.pytorch", "lightning.fabric", "lightning.pytorch.utilities.rank_zero")]
     levels = [lg.level for lg in logs]
     for lg in logs: lg.setLevel(logging.WARNING)
@@ -111,12 +117,35 @@ def resolve_device(device: str | torch.device = "auto", # "auto", "cpu", "cuda",
         if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available(): return torch.device("mps")
         return torch.device("cpu")
     try: dev = torch.device(device)
-    except RuntimeError as e: raise ValueError(f"--device {device!r} is not a device name (try 'auto', 'cpu', 'cuda')") from e
+    except RuntimeError as e: raise ValueError(f"device={device!r} is not a device name (try 'auto', 'cpu', 'cuda')") from e
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {device!r} was asked for, but CUDA is not available on this machine")
+        raise ValueError(f"device={device!r} was asked for, but CUDA is not available on this machine")
     if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ValueError(f"--device {device!r} was asked for, but MPS is not available on this machine")
+        raise ValueError(f"device={device!r} was asked for, but MPS is not available on this machine")
     return dev
+
+# %% ../nbs/00_core.ipynb #d6f0a2b3
+def package_versions(extra: Sequence[str] = (), # more distributions to report, e.g. ("flwr", "ray")
+                    ) -> dict:
+    "Versions of Python, brainssl and the libraries a run depends on, for the run log (`None`: not installed)."
+    out = {"python": sys.version.split()[0], "platform": platform.platform()}
+    for p in ("brainssl", "torch", "torchvision", "lightning", "lightly", "monai", "numpy", "scikit-learn", "umap-learn", "plotly", *extra):
+        try: out[p] = importlib.metadata.version(p)
+        except importlib.metadata.PackageNotFoundError: out[p] = None
+    out["cuda"] = torch.version.cuda if torch.cuda.is_available() else None
+    return out
+
+# %% ../nbs/00_core.ipynb #9f3d1b56
+def machine_info() -> dict:
+    "CPU model, cores, torch threads, memory (GiB), GPU and operating system of this machine, for the run log."
+    cpuinfo = Path("/proc/cpuinfo")
+    models = [l.split(":", 1)[1].strip() for l in cpuinfo.read_text().splitlines() if l.startswith("model name")] if cpuinfo.exists() else []
+    try: mem = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    except (AttributeError, ValueError, OSError): mem = None  # no sysconf (Windows) or no such name
+    gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    return {"cpu": models[0] if models else (platform.processor() or platform.machine()), "cpu_cores": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(), "memory_gib": mem, "gpu": gpus[0] if gpus else None,
+            "gpu_count": len(gpus), "os": platform.platform()}
 
 # %% ../nbs/00_core.ipynb #c22071a6
 class MRIDataset(Dataset):
@@ -201,18 +230,19 @@ class MRISubset(MRIDataset):
     def load_mask(self, i): return self.parent.load_mask(int(self.parent_indices[i]))
 
 # %% ../nbs/00_core.ipynb #9bb44988
-def _subset(self: MRIDataset, indices: Sequence[int]) -> MRISubset:
+@patch
+def subset(self: MRIDataset, indices: Sequence[int]) -> MRISubset:
     "The samples at `indices` as a new dataset that shares this one's loader and cache."
     return MRISubset(self, indices)
 
-def _stack(self: MRIDataset, indices: Sequence[int] | None = None, progress: bool = True, desc: str = "decoding") -> torch.Tensor:
+# %% ../nbs/00_core.ipynb #4c7b2e19
+@patch
+def stack(self: MRIDataset, indices: Sequence[int] | None = None, progress: bool = True, desc: str = "decoding") -> torch.Tensor:
     "All images (or those at `indices`) as one `uint8` tensor `(N, C, H, W)`."
     idx = range(len(self)) if indices is None else indices
     xs = [self.load_image(int(i)) for i in tqdm(idx, desc=desc, disable=not progress, leave=False)]
     if not xs: raise ValueError("cannot stack an empty dataset")
     return torch.stack(xs)
-
-MRIDataset.subset, MRIDataset.stack = _subset, _stack
 
 # %% ../nbs/00_core.ipynb #4ee38445
 class MRIConcat(MRIDataset):
@@ -241,6 +271,7 @@ class MRIConcat(MRIDataset):
     def load_mask(self, i):
         p, k = self._locate(i); return p.load_mask(k)
 
+# %% ../nbs/00_core.ipynb #8e5a1d73
 def concat_datasets(parts: dict[str, MRIDataset], # split name -> dataset, e.g. {"Training": tr, "Testing": te}
                    ) -> MRIConcat:
     "Join datasets with the same classes and modalities into one, keeping each sample's split name."

@@ -1,4 +1,4 @@
-"""Early fusion (sequences as channels of one encoder), late fusion (one encoder per sequence, concatenated or attention-pooled), modality dropout, the accuracy lost per missing sequence, and cross-modal contrastive pretraining (CLIP-style).
+"""Early fusion (sequences as channels of one encoder), late fusion (one encoder per sequence, concatenated or attention-pooled), modality dropout, the accuracy lost per missing sequence, and cross-modal retrieval of per-sequence features.
 
 Docs: https://brainssl.github.io/brainssl/fusion.html.md"""
 
@@ -14,18 +14,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 import plotly.graph_objects as go
-from lightly.loss import NTXentLoss
-from lightly.models.modules import SimCLRProjectionHead
 from tqdm.auto import tqdm
 
 from .core import MRIDataset, MRISubset, MRIConcat, resolve_device, seeded_generator
 from .encoder import Encoder
-from .evaluate import classification_metrics
-from .methods.base import SSLMethod
+from .eval.metrics import classification_metrics
 
 # %% auto #0
 __all__ = ['modality_presence', 'modality_dropout', 'inflate_stem', 'FusionHead', 'EarlyFusion', 'LateFusion', 'train_fusion',
-           'predict_fusion', 'modality_features', 'missing_modality_table', 'missing_modality_figure', 'CrossModal',
+           'predict_fusion', 'modality_features', 'missing_modality_table', 'missing_modality_figure',
            'cross_modal_retrieval']
 
 # %% ../nbs/52_fusion.ipynb #f4c96936
@@ -176,6 +173,7 @@ def _inputs(data, labels, present):
     if pres.shape != x.shape[:2]: raise ValueError(f"present has shape {tuple(pres.shape)}, expected {tuple(x.shape[:2])} (N, M)")
     return x, None if labels is None else torch.as_tensor(np.asarray(labels)), pres
 
+# %% ../nbs/52_fusion.ipynb #ff67b9ac
 def train_fusion(model: nn.Module, # `EarlyFusion`, `LateFusion` or `FusionHead`: called as model(inputs, present); trained in place
                  data, # `MRIDataset`, or a tensor: images (N, M, H, W) uint8/float or features (N, M, D)
                  labels: Sequence[int] | None = None, # (N,) class indices; taken from `data` if it is a data set
@@ -292,48 +290,6 @@ def missing_modality_figure(tables: dict[str, list[dict]], # model name -> rows 
                              error_y=dict(type="data", array=err, visible=True)))
     return fig.update_layout(barmode="group", title="Accuracy lost per missing sequence", xaxis_title="sequence removed",
                              yaxis_title="accuracy (all) − accuracy (without)", height=350, width=600)
-
-# %% ../nbs/52_fusion.ipynb #0b8f2e45
-class CrossModal(SSLMethod):
-    """Cross-modal contrastive pretraining (CLIP, Radford et al. 2021, arXiv:2103.00020, with NT-Xent from SimCLR,
-    Chen et al. 2020, arXiv:2002.05709): two MRI sequences of the same slice are a positive pair. `ValueError` for fewer than 2 channels."""
-    method_name, description = "crossmodal", "Contrastive (cross-modal): two MRI sequences of the same slice attract (CLIP-style NT-Xent)."
-    def __init__(self,
-                 temperature: float = 0.1, # τ in NT-Xent, > 0
-                 proj_hidden_dim: int = 512, # width of each projection MLP
-                 proj_out_dim: int = 128, # D' of the projections z
-                 shared: bool = True, # one encoder for all sequences; False: one per sequence (CLIP's two towers)
-                 augment: bool = True, # draw one augmented view of the slice per step
-                 **kwargs, # shared settings of `SSLMethod` (in_channels = M >= 2, image_size, lr, ...)
-                ):
-        super().__init__(**kwargs)
-        M, cfg = self.hparams.in_channels, self.backbone.config
-        if M < 2: raise ValueError(f"CrossModal needs at least 2 sequences (in_channels), got {M}")
-        self.backbone = Encoder(cfg["arch"], 1, cfg["small_images"])  # 1-channel: it sees one sequence at a time
-        extra = [] if shared else [Encoder(cfg["arch"], 1, cfg["small_images"]) for _ in range(M - 1)]
-        self.modality_encoders = nn.ModuleList([self.backbone] + extra)  # CLIP's towers; one if shared
-        self.projection_head = nn.ModuleList(SimCLRProjectionHead(self.backbone.dim, proj_hidden_dim, proj_out_dim) for _ in range(M))
-        self.criterion = NTXentLoss(temperature=temperature, gather_distributed=True)
-
-    def modality_features(self, x: torch.Tensor, # (B, M, H, W)
-                         ) -> torch.Tensor: # (B, M, D)
-        "Features `h` of each sequence from its encoder."
-        B, M, H, W = x.shape
-        if self.hparams.shared: return self.backbone(x.reshape(B * M, 1, H, W)).view(B, M, -1)
-        return torch.stack([e(x[:, m:m + 1]) for m, e in enumerate(self.modality_encoders)], 1)
-
-    def forward(self, x): return self.modality_features(x).mean(1)  # (B, D): the mean over sequences
-
-    def ssl_loss(self, x):
-        ok = x.flatten(2).amax(-1) > 0                            # (B, M): sequences that are not blank
-        if self.hparams.augment: x = self.views(x)                # one view of the slice, (B, M, H, W)
-        h = self.modality_features(x)                             # (B, M, D)
-        z = [head(h[:, m]) for m, head in enumerate(self.projection_head)]  # M x (B, D')
-        losses = []
-        for a, b in itertools.combinations(range(x.shape[1]), 2):
-            both = ok[:, a] & ok[:, b]
-            if both.sum() >= 2: losses.append(self.criterion(z[a][both], z[b][both]))
-        return torch.stack(losses).mean() if losses else (h.sum() * 0.0)  # no usable pair: zero loss, graph kept
 
 # %% ../nbs/52_fusion.ipynb #285f9127
 @torch.no_grad()

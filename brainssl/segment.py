@@ -24,7 +24,8 @@ from tqdm.auto import tqdm
 from .core import MRIDataset, resolve_device, seeded_generator
 from .encoder import Encoder, load_encoder
 from .fusion import inflate_stem
-from .readers import _patient_ids
+from .data.splits import patient_ids
+from .viz.plots import grey_trace, outline_trace
 
 # %% auto #0
 __all__ = ['patient_subset', 'SSLUNet', 'segmenter_from_encoder', 'train_segmenter', 'predict_masks', 'segmentation_metrics',
@@ -38,7 +39,7 @@ def patient_subset(patients, # (N,) patient ids, or an `MRIDataset` with `.patie
                   ) -> np.ndarray: # sorted sample indices of the kept patients
     "The samples of a random `fraction` of the patients found at `indices` (at least one patient). `ValueError` for a fraction outside (0, 1]."
     if not 0 < fraction <= 1: raise ValueError(f"fraction must lie in (0, 1], got {fraction}")
-    ids, idx = _patient_ids(patients), np.asarray(indices, dtype=np.int64)
+    ids, idx = patient_ids(patients), np.asarray(indices, dtype=np.int64)
     uniq = np.unique(ids[idx])
     k = max(1, int(round(fraction * len(uniq))))
     keep = np.random.default_rng(int(seed)).choice(uniq, k, replace=False)
@@ -50,6 +51,7 @@ def _stage_channels(enc: Encoder) -> list[int]:
     n = enc.net
     return [n.conv1.out_channels] + [getattr(l[-1], "conv3", l[-1].conv2).out_channels for l in (n.layer1, n.layer2, n.layer3, n.layer4)]
 
+# %% ../nbs/53_segmentation.ipynb #3f72ca7b
 class SSLUNet(nn.Module):
     "U-Net with a brainssl ResNet encoder (its stages are the skips) and MONAI's `UNetDecoder` + `SegmentationHead`: `x (B, C, H, W)` -> logits `(B, K, H, W)`."
     def __init__(self,
@@ -113,6 +115,7 @@ def _images_masks(data) -> tuple[torch.Tensor, torch.Tensor]:
         raise ValueError(f"masks must be (N, 1, H, W) matching images {tuple(x.shape)}, got {tuple(m.shape)}")
     return x, m
 
+# %% ../nbs/53_segmentation.ipynb #019d621f
 def train_segmenter(model: SSLUNet, # trained in place
                     data, # `MRIDataset` with masks, or a pair (images (N, C, H, W), masks (N, 1, H, W))
                     steps: int = 200, # optimiser steps (batches drawn by reshuffling epochs)
@@ -178,6 +181,7 @@ def _dice(pred: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
         warnings.simplefilter("ignore")
         return DiceMetric(include_background=True, reduction="none", ignore_empty=True)(pred.float(), mask.float())[:, 0].numpy()
 
+# %% ../nbs/53_segmentation.ipynb #b355793c
 def _boot_ci(v: np.ndarray, n_boot: int, seed: int) -> list:
     "Percentile-bootstrap 95% CI of the mean of `v`; [None, None] if it cannot be computed."
     if n_boot <= 0 or len(v) < 2: return [None, None]
@@ -185,6 +189,7 @@ def _boot_ci(v: np.ndarray, n_boot: int, seed: int) -> list:
     means = v[rng.integers(0, len(v), (n_boot, len(v)))].mean(1)
     return [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
 
+# %% ../nbs/53_segmentation.ipynb #98fd9fb5
 def segmentation_metrics(pred: torch.Tensor | np.ndarray, # (N, 1, H, W) predicted binary masks
                          mask: torch.Tensor | np.ndarray, # (N, 1, H, W) true binary masks
                          patients: Sequence[str] | None = None, # (N,) patient id per slice, for per-patient Dice
@@ -236,12 +241,10 @@ def plot_overlays(images: torch.Tensor | np.ndarray, # (N, C, H, W) uint8 or flo
     for col, i in enumerate(indices, 1):
         img = x[i, channel].astype(np.float32)
         img = img * 255 if img.max() <= 1 else img
-        fig.add_trace(go.Heatmap(z=img, colorscale="gray", zmin=0, zmax=255, showscale=False, hoverinfo="skip"), 1, col)
+        fig.add_trace(grey_trace(img, zmax=255), 1, col)
         for z, colour, name in ((m[i, 0], "lime", "mask"), (p[i, 0], "red", "prediction")):
             if z.any():
-                fig.add_trace(go.Contour(z=z.astype(float), contours=dict(start=0.5, end=0.5, coloring="lines"), ncontours=1,
-                                         line=dict(color=colour, width=1.5), colorscale=[[0, colour], [1, colour]],
-                                         showscale=False, hoverinfo="skip", name=name, showlegend=col == 1), 1, col)
+                fig.add_trace(outline_trace(z, colour, name=name, showlegend=col == 1), 1, col)
     fig.update_xaxes(visible=False); fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
     return fig.update_layout(width=200 * len(indices) + 40, height=260, margin=dict(l=10, r=10, t=40, b=10),
                              title="green: mask, red: prediction", title_font_size=12)

@@ -13,9 +13,14 @@ def test_demo_writes_every_output(tmp_path):
               "label_efficiency.html", "confusion_matrix.html", "embedding_map.html"):
         assert (out / f).exists(), f
     m = json.loads((out / "metrics.json").read_text())
+    assert sorted(m) == ["random_init", "simclr"]
     for enc in ("simclr", "random_init"):
+        assert m[enc]["n_test_raw"] == 80 and m[enc]["n_test_dedup"] == 80 - m[enc]["n_removed"]
         for test in ("raw", "dedup"):
             s = m[enc]["linear"]["0.1"][test]
-            assert set(s) >= {"accuracy", "sensitivity", "specificity", "auc"}
+            for k in ("accuracy", "sensitivity", "specificity", "auc"):   # a number, inside its own bootstrap interval
+                lo, hi = s[k]["ci"]
+                assert 0 <= lo <= s[k]["mean"] <= hi <= 1, (enc, test, k, s[k])
     log = json.loads((out / "run.json").read_text())
-    assert log["command"].startswith("brainssl demo") and log["args"]["epochs"] == 2
+    assert log["command"].startswith("brainssl demo") and log["args"]["epochs"] == 2 and log["args"]["n_train"] == 160
+    assert log["versions"]["torch"] and log["machine"]["cpu_cores"]

@@ -9,10 +9,10 @@ import torch
 pydicom = pytest.importorskip("pydicom")
 
 from brainssl.core import make_loader, save_json
-from brainssl.data import ImageReadError
-from brainssl.dicom import (FIXTURE_PHI, SAFE_TAGS, DicomSlices, find_phi, list_dicom_series, make_dicom_fixture,
-                            plot_dicom_series, read_dicom_series)
-from brainssl.readers import patient_overlap, patient_split
+from brainssl.data.dicom import SAFE_TAGS, DicomSlices, list_dicom_series, plot_dicom_series, read_dicom_series
+from brainssl.data.folder import ImageReadError
+from brainssl.data.splits import patient_overlap, patient_split
+from brainssl.testing import FIXTURE_PHI, find_phi, make_dicom_fixture
 
 PHI = tuple(FIXTURE_PHI.values())
 

@@ -7,9 +7,12 @@ import torch
 from PIL import Image
 
 from brainssl.encoder import Encoder, load_encoder, save_encoder
-from brainssl.evaluate import FineTuner
-from brainssl.explain import (METHODS, Classifier, EmbeddingSimilarity, attribution_maps, default_target_layer,
-                              gradcam_overlay_png, localisation_scores, model_randomisation_check)
+from brainssl.eval.finetune import FineTuner
+from brainssl.explain.attribution import ATTRIBUTION_METHODS, EmbeddingSimilarity, attribution_maps, default_target_layer
+from brainssl.explain.classifier import Classifier
+from brainssl.explain.figures import gradcam_overlay_png
+from brainssl.explain.localisation import localisation_scores
+from brainssl.explain.sanity import model_randomisation_check
 
 
 @pytest.fixture(scope="module")
@@ -18,9 +21,9 @@ def finetuner():
     return FineTuner(Encoder(in_channels=2, small_images=True, seed=0), n_classes=4).eval()
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", ATTRIBUTION_METHODS)
 def test_finetuner_maps_have_input_shape_and_range(finetuner, method):
-    # a FineTuner (encoder + head, as `finetune` trains it) is explained directly; 2 channels, non-square input
+    # a FineTuner (encoder + head, as `finetune_proba` trains it) is explained directly; 2 channels, non-square input
     x = torch.rand(3, 2, 40, 48)
     before = {k: v.clone() for k, v in finetuner.state_dict().items()}
     maps = attribution_maps(finetuner, x, method, class_idx=[0, 3, 1])

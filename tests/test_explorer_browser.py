@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from brainssl.core import CLASSES, TensorMRIDataset, concat_datasets
-from brainssl.explore import explorer_table, save_explorer_html
+from brainssl.viz.explorer import explorer_table, save_explorer_html
 
 CHROMIUM = os.environ.get("BRAINSSL_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 REQUIRED = os.environ.get("BRAINSSL_REQUIRE_BROWSER") == "1"

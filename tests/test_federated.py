@@ -1,7 +1,8 @@
 """Federated SSL in Flower's deployment mode: a real SuperLink and two SuperNodes on loopback, `flwr run`, one node killed.
 
-The notebook (nbs/80_federated.ipynb) tests the same apps in Flower's simulation engine; this file checks that they
-also run as separate processes talking over the network, which is how hospitals would run them."""
+The notebooks (nbs/82_federated_client.ipynb, nbs/83_federated_server.ipynb) test the same apps by direct calls and in
+Flower's simulation engine; this file checks that they also run as separate processes talking over the network, which
+is how hospitals would run them."""
 import json, os, signal, socket, subprocess, sys, time
 from pathlib import Path
 
@@ -11,7 +12,8 @@ pytest.importorskip("flwr", reason="the [federated] extra (flwr) is not installe
 import torch
 from safetensors.torch import load_file
 
-from brainssl.federated import FedConfig, write_flower_app
+from brainssl.federated.app import write_flower_app
+from brainssl.federated.config import FedConfig
 
 BIN = Path(sys.executable).parent
 

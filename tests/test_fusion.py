@@ -4,9 +4,12 @@ import pytest
 import torch
 
 from brainssl.encoder import Encoder, load_encoder, save_encoder
-from brainssl.fusion import (CrossModal, FusionHead, LateFusion, missing_modality_table, modality_features,
-                             modality_presence, predict_fusion, train_fusion)
-from brainssl.readers import LGGSlices, make_lgg_fixture, patient_overlap, patient_split
+from brainssl.fusion import (FusionHead, LateFusion, missing_modality_table, modality_features, modality_presence,
+                             predict_fusion, train_fusion)
+from brainssl.methods.crossmodal import CrossModal
+from brainssl.data.lgg import LGGSlices
+from brainssl.data.splits import patient_overlap, patient_split
+from brainssl.testing import make_lgg_fixture
 from brainssl.segment import patient_subset, predict_masks, segmentation_metrics, segmenter_from_encoder, train_segmenter
 
 
@@ -58,11 +61,12 @@ def test_fusion_head_on_frozen_features_and_missing_table(lgg):
     assert rows[0]["accuracy_lost"] == 0 and all(0 <= r["accuracy"] <= 1 for r in rows)
 
 
-def test_crossmodal_stays_out_of_the_registry():
-    "CrossModal needs >= 2 channels; the registry's methods must train on 1-channel data (tests/test_methods.py)."
-    from brainssl.methods.base import list_methods
-    assert "crossmodal" not in list_methods()
-    assert CrossModal.method_name == "crossmodal"
+def test_crossmodal_is_registered_and_refuses_one_channel():
+    "CrossModal needs >= 2 channels: it is registered, refused on 1-channel data, and left out of 1-channel loops."
+    from brainssl.methods.base import get_method, list_methods
+    assert get_method("crossmodal") is CrossModal and "crossmodal" in list_methods()
+    assert "crossmodal" not in list_methods(in_channels=1) and "crossmodal" in list_methods(in_channels=2)
+    with pytest.raises(ValueError, match="at least 2 channels"): CrossModal(in_channels=1)
 
 
 def test_segmentation_starts_from_the_ssl_encoder_and_scores(lgg, tmp_path):

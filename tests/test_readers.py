@@ -5,9 +5,11 @@ import torch
 
 from conftest import SHARED
 from brainssl.core import MODALITIES
-from brainssl.readers import (LGG_MODALITIES, BraTSSlices, LGGSlices, make_brats_fixture, make_lgg_fixture,
-                              patient_overlap, patient_split, read_brats_case)
-from brainssl.synthetic import make_synthetic
+from brainssl.data.brats import BraTSSlices, read_brats_case
+from brainssl.data.lgg import LGG_MODALITIES, LGGSlices
+from brainssl.data.splits import patient_overlap, patient_split
+from brainssl.data.synthetic import make_synthetic
+from brainssl.testing import make_brats_fixture, make_lgg_fixture
 
 LGG = SHARED / "lgg-mri-segmentation" / "kaggle_3m"
 BRATS = SHARED / "brats2021-sample" / "BraTS2021_00006"

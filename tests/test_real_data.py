@@ -1,7 +1,7 @@
 "Checks on the real public MRI in ../shared/data (skipped if it is absent)."
 import json
 from conftest import REAL, needs_real
-from brainssl.data import MRIFolder
+from brainssl.data.folder import MRIFolder
 
 
 @needs_real
@@ -15,7 +15,7 @@ def test_real_folder_counts_and_range():
 
 @needs_real
 def test_real_audit_finds_cross_split_duplicates(tmp_path):
-    from brainssl.audit import audit, dedup_keep_mask
+    from brainssl.data.audit import audit, dedup_keep_mask
     splits = {s: MRIFolder(REAL, s, image_size=32, progress=False) for s in ("Training", "Testing")}
     rep = audit(splits, progress=False)
     s = rep.summary()
