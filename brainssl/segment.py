@@ -48,8 +48,9 @@ def patient_subset(patients, # (N,) patient ids, or an `MRIDataset` with `.patie
 # %% ../nbs/53_segmentation.ipynb #7c892f98
 def _stage_channels(enc: Encoder) -> list[int]:
     "Output channels of the stem and of layer1..layer4 of a torchvision ResNet."
+    if not enc.is_resnet: raise ValueError(f"segmentation skips need a ResNet-family encoder, got arch={enc.config['arch']!r}")
     n = enc.net
-    return [n.conv1.out_channels] + [getattr(l[-1], "conv3", l[-1].conv2).out_channels for l in (n.layer1, n.layer2, n.layer3, n.layer4)]
+    return [n.bn1.num_features] + [getattr(l[-1], "conv3", l[-1].conv2).out_channels for l in (n.layer1, n.layer2, n.layer3, n.layer4)]
 
 # %% ../nbs/53_segmentation.ipynb #3f72ca7b
 class SSLUNet(nn.Module):
@@ -76,9 +77,9 @@ class SSLUNet(nn.Module):
     def stages(self, x: torch.Tensor, # (B, C, H, W)
               ) -> list[torch.Tensor]: # [x, stem (H/2), layer1 (H/4), layer2 (H/8), layer3 (H/16), layer4 (H/32)]
         "The input and the five encoder stages, highest resolution first (halve the divisors with `small_images`)."
-        self.encoder._check(x)
+        self.encoder.check_input(x)
         n = self.encoder.net
-        s1 = n.relu(n.bn1(n.conv1(x)))  # (B, 64, H/2, W/2)
+        s1 = self.encoder.stem(x)       # (B, 64, H/2, W/2)
         s2 = n.layer1(n.maxpool(s1))    # (B, 64, H/4, W/4)
         s3 = n.layer2(s2); s4 = n.layer3(s3); s5 = n.layer4(s4)  # H/8, H/16, H/32
         return [x, s1, s2, s3, s4, s5]

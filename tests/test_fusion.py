@@ -84,3 +84,20 @@ def test_segmentation_starts_from_the_ssl_encoder_and_scores(lgg, tmp_path):
     m = segmentation_metrics(pred, lgg.masks[te], lgg.patients[te], n_boot=50)
     assert m["n_slices"] == len(te) and set(m["dice_per_patient"]) <= set(lgg.patients[te])
     assert m["dice_patient"] is None or 0 <= m["dice_patient"] <= 1
+
+
+def test_a_timm_resnet_works_for_gradcam_segmentation_and_the_multistage_readout():
+    "Issue 14: a timm ResNet-family backbone (resnet10t) gives Grad-CAM maps, U-Net skips and the layer3+4 read-out."
+    from torch import nn
+    from brainssl.explain.attribution import attribution_maps, default_target_layer
+    from brainssl.explain.classifier import Classifier
+    from brainssl.segment import SSLUNet
+    enc = Encoder("resnet10t", in_channels=1, seed=0)
+    clf = Classifier(enc, nn.Linear(enc.dim, 4)).eval()
+    x = torch.rand(2, 1, 64, 64)
+    assert default_target_layer(clf, x) in list(enc.net.modules())      # a timm residual block of the encoder
+    maps = attribution_maps(clf, x, "gradcam")
+    assert maps.shape == (2, 1, 64, 64) and torch.isfinite(maps).all() and maps.max() > 0
+    assert SSLUNet(enc, out_channels=1).eval()(x).shape == (2, 1, 64, 64)
+    with torch.no_grad(): assert enc.eval().pooled(x).shape == (2, 256 + 512)
+    with pytest.raises(ValueError, match="ResNet-family"): SSLUNet(Encoder("vit_tiny_patch16_224"))

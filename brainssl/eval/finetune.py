@@ -16,7 +16,7 @@ import lightning as L
 from fastcore.basics import patch
 
 from ..core import quiet_lightning, MRIDataset, make_loader, resolve_device
-from ..methods.base import trainer_kwargs
+from ..training import trainer_kwargs
 from ..views import mri_views
 
 # %% auto #0

@@ -23,7 +23,9 @@ __all__ = ['ATTRIBUTION_METHODS', 'residual_blocks', 'default_target_layer', 'ex
            'foreground_box', 'attribution_maps', 'EmbeddingSimilarity', 'class_centroids']
 
 # %% ../../nbs/71_explain_attribution.ipynb #5ce17ba5
-_BLOCKS = (torchvision.models.resnet.BasicBlock, torchvision.models.resnet.Bottleneck)
+import timm.models.resnet as _timm_resnet
+_BLOCKS = (torchvision.models.resnet.BasicBlock, torchvision.models.resnet.Bottleneck,
+           _timm_resnet.BasicBlock, _timm_resnet.Bottleneck)   # timm's ResNets (Encoder(arch="resnet10t"), ...)
 
 def residual_blocks(model: nn.Module, # any module, e.g. a `Classifier` or an `Encoder`
                    ) -> list[nn.Module]:

@@ -25,7 +25,8 @@ from ..data.synthetic import make_synthetic
 from ..encoder import embed
 from ..eval.finetune import finetune_proba
 from ..eval.probes import linear_probe
-from ..methods.base import SSLMethod, trainer_kwargs
+from ..methods.base import SSLMethod
+from ..training import trainer_kwargs
 from .config import FedConfig, data_channels
 
 # %% auto #0
