@@ -92,12 +92,15 @@ def test_a_timm_resnet_works_for_gradcam_segmentation_and_the_multistage_readout
     from brainssl.explain.attribution import attribution_maps, default_target_layer
     from brainssl.explain.classifier import Classifier
     from brainssl.segment import SSLUNet
+    torch.manual_seed(0)
     enc = Encoder("resnet10t", in_channels=1, seed=0)
     clf = Classifier(enc, nn.Linear(enc.dim, 4)).eval()
     x = torch.rand(2, 1, 64, 64)
     assert default_target_layer(clf, x) in list(enc.net.modules())      # a timm residual block of the encoder
     maps = attribution_maps(clf, x, "gradcam")
-    assert maps.shape == (2, 1, 64, 64) and torch.isfinite(maps).all() and maps.max() > 0
+    assert maps.shape == (2, 1, 64, 64) and torch.isfinite(maps).all() and 0 <= maps.min() and maps.max() <= 1
+    occ = attribution_maps(clf, x, "occlusion")                          # model-agnostic: a non-empty map
+    assert occ.shape == (2, 1, 64, 64) and occ.max() > 0
     assert SSLUNet(enc, out_channels=1).eval()(x).shape == (2, 1, 64, 64)
     with torch.no_grad(): assert enc.eval().pooled(x).shape == (2, 256 + 512)
     with pytest.raises(ValueError, match="ResNet-family"): SSLUNet(Encoder("vit_tiny_patch16_224"))
