@@ -234,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget-clock", choices=["wall", "cpu"], default="wall", help="clock of --max-minutes: wall time, or CPU time of the process")
     p.add_argument("--no-resume", action="store_true", help="start afresh even if a checkpoint exists in --out")
     p.add_argument("--set", type=_hparam, action="append", default=[], metavar="KEY=VALUE", help="method hyper-parameter, e.g. temperature=0.2")
-    p.add_argument("--precision", default=None, help="Lightning precision, e.g. bf16-mixed (1.8x faster on a CPU with AVX512-BF16; slower on CPUs without bf16 instructions); default: mixed on GPU, 32-true on CPU")
+    p.add_argument("--precision", default=None, help="Lightning precision, e.g. bf16-mixed or 32-true; default: mixed on GPU, bf16-mixed on CPUs with bf16 instructions (AVX512-BF16/AMX), else 32-true")
     p = sub.add_parser("evaluate", help="few-label evaluation of an encoder (raw and de-duplicated Testing)")
     _common(p, epochs=False); _eval_flags(p)
     p.add_argument("--weights", required=True, help="encoder .safetensors, or 'random' for random init")
