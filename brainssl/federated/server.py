@@ -37,7 +37,7 @@ STRATEGIES: dict[str, tuple[str, type, str]] = {
 class _Tracking:
     "Mixin for a Flower strategy: privacy audit of every reply, per-round log, per-site evaluation counts."
     def _setup(self, allowed: dict, cfg: FedConfig):
-        self.allowed, self.cfg, self.log, self.site_eval, self.rejected = allowed, cfg, {}, {}, []
+        self.allowed, self.cfg, self.log, self.site_eval, self.rejected, self.errors = allowed, cfg, {}, {}, [], []
 
 # %% ../../nbs/83_federated_server.ipynb #b9dfc94f
 def make_strategy(cfg: FedConfig, # `cfg.strategy` picks the Flower class and what is shared
@@ -63,10 +63,11 @@ def _row(self: _Tracking, rnd: int) -> dict:
 # %% ../../nbs/83_federated_server.ipynb #42ff70f6
 @patch
 def _audit(self: _Tracking, rnd: int, replies: list) -> tuple[list, int]:
-    "`(replies that pass, number that failed)`: error replies fail, and so do those `audit_reply` rejects (recorded in `rejected`)."
+    "`(replies that pass, number that failed)`: error replies fail (their reasons recorded in `errors`), and so do those `audit_reply` rejects (recorded in `rejected`)."
     ok, failed = [], 0
     for m in replies:
-        if m.has_error(): failed += 1; continue
+        if m.has_error():
+            self.errors.append({"round": rnd, "node": m.metadata.src_node_id, "reason": m.error.reason}); failed += 1; continue
         p = audit_reply(m.content, self.allowed)
         if p: self.rejected.append({"round": rnd, "problems": p}); failed += 1
         else: ok.append(m)
@@ -113,8 +114,9 @@ def configure_evaluate(self: _Tracking, server_round, arrays, config, grid):
 # %% ../../nbs/83_federated_server.ipynb #36f6fb16
 @patch
 def aggregate_evaluate(self: _Tracking, server_round, replies):
-    "Flower's metric average of the replies that pass the audit; keeps each site's counts in `site_eval[server_round]`."
-    ok, _ = self._audit(server_round, list(replies))
+    "Flower's metric average of the replies that pass the audit; keeps each site's counts in `site_eval[server_round]` and the round's `eval_replies`/`eval_failures` in `log`."
+    ok, failed = self._audit(server_round, list(replies))
+    self.log.setdefault(server_round, {"round": server_round}).update(eval_replies=len(ok), eval_failures=failed)
     seen = self.site_eval.setdefault(server_round, {})
     for m in ok:
         r = m.content["metrics"]
@@ -144,7 +146,7 @@ def _summary(cfg: FedConfig, strategy, init: dict, final: dict, wall: float) -> 
             "sites": {s: {**v, "ci": wilson_ci(v["correct"], v["n"])} for s, v in sorted(sites.items(), key=lambda kv: str(kv[0]))},
             "accuracy": c / n if n else None, "accuracy_ci": wilson_ci(c, n), "eval_round": last,
             "finetune_accuracy": fc / fn if fn else None, "finetune_accuracy_ci": wilson_ci(fc, fn),
-            "weights_moved": moved, "rejected_replies": strategy.rejected, "wall_s": round(wall, 1)}
+            "weights_moved": moved, "rejected_replies": strategy.rejected, "errors": strategy.errors, "wall_s": round(wall, 1)}
 
 # %% ../../nbs/83_federated_server.ipynb #bd757a70
 def _save_arrays(arrays: dict, path: Path):
