@@ -11,6 +11,7 @@ from typing import Sequence
 
 import numpy as np
 from torch import nn
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, log_loss
 from sklearn.model_selection import StratifiedKFold
@@ -58,20 +59,25 @@ def fit_standardised_lr(X: np.ndarray, # (N, D) features
                         C: float, # inverse regularisation strength of the logistic regression
                         max_iter: int = 2000, # L-BFGS iterations
                        ):
-    "Fitted scikit-learn pipeline: `StandardScaler` (fitted on `X` only), then multinomial `LogisticRegression(C)`; convergence warnings silenced."
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # convergence warnings for extreme C on tiny folds
-        return make_pipeline(StandardScaler(), LogisticRegression(C=float(C), max_iter=max_iter)).fit(X, y)
+    "Fitted scikit-learn pipeline: `StandardScaler` (fitted on `X` only), then multinomial `LogisticRegression(C)`; `converged_` is False if L-BFGS did not converge."
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)  # recorded below; other warnings keep the caller's filters
+        m = make_pipeline(StandardScaler(), LogisticRegression(C=float(C), max_iter=max_iter)).fit(X, y)
+    for w in caught:
+        if not issubclass(w.category, ConvergenceWarning): warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    m.converged_ = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    return m
 
 # %% ../../nbs/41_probes.ipynb #a01d3c0a
-def _cv_log_loss(X, y, Cs, folds, seed, max_iter) -> np.ndarray:
-    "(len(Cs),) mean validation log-loss of `fit_standardised_lr` over stratified folds of the labelled data (X, y)."
-    losses = np.zeros((folds, len(Cs)))
+def _cv_log_loss(X, y, Cs, folds, seed, max_iter) -> tuple[np.ndarray, int]:
+    "(len(Cs),) mean validation log-loss of `fit_standardised_lr` over stratified folds of (X, y), and how many fits did not converge."
+    losses, not_converged = np.zeros((folds, len(Cs))), 0
     for f, (tr, va) in enumerate(StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y)):
         for j, C in enumerate(Cs):
             m = fit_standardised_lr(X[tr], y[tr], C, max_iter)
             losses[f, j] = log_loss(y[va], m.predict_proba(X[va]), labels=m.classes_)
-    return losses.mean(0)
+            not_converged += not m.converged_
+    return losses.mean(0), not_converged
 
 # %% ../../nbs/41_probes.ipynb #795f4a3a
 def linear_probe(X_train: np.ndarray, # (N, D) embeddings of the labelled subset
@@ -85,26 +91,31 @@ def linear_probe(X_train: np.ndarray, # (N, D) embeddings of the labelled subset
                  max_iter: int = 2000, # L-BFGS iterations
                 ) -> tuple[np.ndarray, dict]:
     """Standardised logistic regression with `C` chosen by stratified CV inside the labelled subset only.
-    Returns `(proba (M, K), info)`; `info` holds the chosen `C`, the folds, the CV log-loss per `C` and any note."""
+    Returns `(proba (M, K), info)`; `info` holds the chosen `C`, the folds, the CV log-loss per `C`, whether the final fit
+    `converged` (if not: one `ConvergenceWarning` naming the probe), how many CV fits did not, and any note."""
     X_train, y_train, X_test, k = check_probe_inputs(X_train, y_train, X_test, n_classes)
     present, counts = np.unique(y_train, return_counts=True)
     info = {"n_train": int(len(y_train)), "class_counts": {int(c): int(n) for c, n in zip(present, counts)},
-            "C": None, "cv_folds": 0, "cv_log_loss": None, "note": ""}
+            "C": None, "cv_folds": 0, "cv_log_loss": None, "converged": True, "cv_not_converged": 0, "note": ""}
     if len(present) == 1:  # nothing to discriminate: predict the only class seen
         info["note"] = f"only class {present[0]} is labelled; every test case gets probability 1 for it"
         return _full_columns(np.ones((len(X_test), 1)), present, k), info
     folds = int(min(cv, counts.min()))
     with threadpool_limits(1, user_api="blas"):  # many small fits: BLAS threads only add contention
         if folds >= 2:
-            losses = _cv_log_loss(X_train, y_train, Cs, folds, seed, max_iter)
+            losses, info["cv_not_converged"] = _cv_log_loss(X_train, y_train, Cs, folds, seed, max_iter)
             info["C"], info["cv_folds"] = float(Cs[int(np.argmin(losses))]), folds  # ties: the smallest C
             info["cv_log_loss"] = {f"{c:g}": float(v) for c, v in zip(Cs, losses)}
         else:
             info["C"] = float(default_C)
             info["note"] = (f"a class has {counts.min()} labelled example(s): no cross-validation possible, "
                             f"fixed C = {default_C:g}")
-        proba = fit_standardised_lr(X_train, y_train, info["C"], max_iter).predict_proba(X_test)
-    return _full_columns(proba, present, k), info
+        m = fit_standardised_lr(X_train, y_train, info["C"], max_iter)
+    info["converged"] = bool(m.converged_)
+    if not m.converged_:
+        warnings.warn(f"linear_probe: the logistic regression (C={info['C']:g}) did not converge in max_iter={max_iter} "
+                      "L-BFGS iterations, so its probabilities are not a converged result; raise max_iter", ConvergenceWarning)
+    return _full_columns(m.predict_proba(X_test), present, k), info
 
 # %% ../../nbs/41_probes.ipynb #10ee6efc
 def knn_probe(X_train: np.ndarray, # (N, D) embeddings of the labelled subset

@@ -6,7 +6,7 @@ Docs: https://brainssl.github.io/brainssl/explain_attribution.html.md"""
 
 # %% ../../nbs/71_explain_attribution.ipynb #1a5379dc
 from __future__ import annotations
-import copy, warnings
+import copy, difflib, warnings
 from typing import Callable, Sequence
 
 import numpy as np
@@ -19,8 +19,9 @@ from monai.visualize.class_activation_maps import ModelWithHooks
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['ATTRIBUTION_METHODS', 'residual_blocks', 'default_target_layer', 'explainable_copy', 'layer_name', 'normalise_maps',
-           'foreground_box', 'attribution_maps', 'EmbeddingSimilarity', 'class_centroids']
+__all__ = ['ATTRIBUTION_METHODS', 'residual_blocks', 'default_target_layer', 'explainable_copy', 'layer_name',
+           'check_target_layer', 'normalise_maps', 'foreground_box', 'attribution_maps', 'EmbeddingSimilarity',
+           'class_centroids']
 
 # %% ../../nbs/71_explain_attribution.ipynb #5ce17ba5
 import timm.models.resnet as _timm_resnet
@@ -66,13 +67,39 @@ def explainable_copy(model: nn.Module, # the model to explain; left unchanged
 
 # %% ../../nbs/71_explain_attribution.ipynb #847d0e8f
 def layer_name(model: nn.Module, # the model that holds `layer`
-               layer: nn.Module, # a module object inside `model`, e.g. `model.encoder.net.layer3`
+               layer: nn.Module | str, # a module object inside `model` (e.g. `model.encoder.net.layer3`) or its dotted name
               ) -> str: # its dotted name, e.g. "encoder.net.layer3"
-    "The `named_modules` name of the module object `layer` inside `model`. Raises `ValueError` naming `layer` if it is not inside."
+    "The `named_modules` name of `layer` inside `model`. Raises `ValueError` naming `layer` if it is not inside, listing the closest names."
+    names = [name for name, _ in model.named_modules() if name]
+    if isinstance(layer, str):
+        if layer in names: return layer
+        close = difflib.get_close_matches(layer, names, n=5, cutoff=0.6) or [layer_name(model, b) for b in residual_blocks(model)][-5:]
+        raise ValueError(f"layer={layer!r} is not a submodule of the {type(model).__name__} being explained; closest names: "
+                         f"{close} (all {len(names)} are in model.named_modules())")
     for name, m in model.named_modules():
         if m is layer and name: return name
     raise ValueError(f"layer: the {type(layer).__name__} passed is not a submodule of the {type(model).__name__} being "
                      "explained; take it from that model (e.g. model.encoder.net.layer3)")
+
+# %% ../../nbs/71_explain_attribution.ipynb #73e8c6b2
+@torch.no_grad()
+def check_target_layer(model: nn.Module, # the model to explain
+                       layer: nn.Module | str, # CAM target: a module inside `model` or its dotted name
+                       x: torch.Tensor, # (B, C, H, W) example input; one image of it is run
+                      ) -> str: # the layer's dotted name
+    "The name of `layer` if it runs exactly once per forward pass of `model`. Raises `ValueError` naming `layer`: not inside, never run, or run more than once."
+    name = layer_name(model, layer)
+    calls = []
+    hook = model.get_submodule(name).register_forward_hook(lambda *_: calls.append(1))
+    was_training = model.training
+    try: model.eval()(x[:1])
+    finally: hook.remove(); model.train(was_training)
+    if len(calls) == 1: return name
+    parent = name.rpartition(".")[0]
+    instead = f"its enclosing module {parent!r}" if parent else "a residual block (default_target_layer(model, x))"
+    raise ValueError(f"layer={name!r} runs {len(calls)} times in one forward pass" + (
+        " (a shared module, e.g. a ResNet block's relu): its hooks keep only one of the calls, so the map would come from "
+        f"another place than the one asked for; use {instead}" if calls else ", so it has no activation to explain; pick a module the forward pass uses"))
 
 # %% ../../nbs/71_explain_attribution.ipynb #ce03b17b
 class _Hooks(ModelWithHooks):
@@ -110,8 +137,8 @@ def _class_index(model, x, class_idx, batch_size=64) -> torch.Tensor:
 
 # %% ../../nbs/71_explain_attribution.ipynb #47b1264e
 def _cam(model, x, cls, method, layer, batch_size):
-    "(B, 1, H, W) raw Grad-CAM or Grad-CAM++ of class `cls` (B,) at module `layer` of `model`."
-    name = layer_name(model, layer)
+    "(B, 1, H, W) raw Grad-CAM or Grad-CAM++ of class `cls` (B,) at module `layer` (object or name) of `model`, which must run once per pass."
+    name = check_target_layer(model, layer, x)
     m = explainable_copy(model)
     cam = (GradCAM if method == "gradcam" else GradCAMpp)(
         _Hooks(m, name, register_forward=True, register_backward=True), target_layers=name, postprocessing=lambda a: a)
@@ -155,7 +182,7 @@ def attribution_maps(model: nn.Module, # classifier (B, C, H, W) -> (B, K) logit
                      x: torch.Tensor, # (B, C, H, W) float images in [0, 1]
                      method: str | Callable = "gradcam", # one of `ATTRIBUTION_METHODS`, or a function (model, x, class_idx) -> (B, 1, H, W)
                      class_idx: int | Sequence[int] | None = None, # class to explain per image; None = the predicted class
-                     layer: nn.Module | None = None, # CAM target module inside `model`; None = `default_target_layer(model, x)`
+                     layer: nn.Module | str | None = None, # CAM target module inside `model`, or its dotted name; None = `default_target_layer(model, x)`
                      mask_size: int | None = None, # occlusion patch side in pixels; None = max(4, H // 8)
                      stride: int | None = None, # occlusion step in pixels (at most `mask_size`); None = half the patch
                      b_box: str | Sequence[int] | None = "foreground", # occlusion box [y0, y1, x0, x1]; "foreground" or None = whole image

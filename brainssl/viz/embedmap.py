@@ -22,18 +22,19 @@ from ..core import CLASSES, MRIDataset, TensorMRIDataset, atomic_write
 from .plots import IMAGE_FORMATS, data_uri
 
 # %% auto #0
-__all__ = ['check_embeddings', 'umap_embed', 'thumbnails', 'class_name', 'embedding_map', 'save_map_html', 'map_from_embeddings']
+__all__ = ['UMAP_MIN_POINTS', 'check_embeddings', 'LayoutWarning', 'distinct_rows', 'umap_embed', 'layout_note', 'thumbnails',
+           'class_name', 'embedding_map', 'save_map_html', 'map_from_embeddings']
 
 # %% ../../nbs/50_embedding_map.ipynb #b3919993
 def check_embeddings(X, # (N, D) embeddings, numpy or torch
+                     min_rows: int = 4, # fewest rows accepted (neighbours and clusters need 4; a layout needs 1)
                     ) -> np.ndarray: # (N, D) C-contiguous float32
-    "`X` as C-contiguous float32 `(N, D)`; raises `ValueError` naming `X` for a bad shape, fewer than 4 rows or NaN/inf."
+    "`X` as C-contiguous float32 `(N, D)`; raises `ValueError` naming `X` for a bad shape, fewer than `min_rows` rows or NaN/inf."
     X = X.detach().cpu().numpy() if isinstance(X, torch.Tensor) else np.asarray(X)
     if X.ndim != 2: raise ValueError(f"X must be embeddings of shape (N, D), got shape {X.shape}")
-    if len(X) < 4: raise ValueError(f"X has {len(X)} samples; UMAP needs at least 4 to embed")
+    if len(X) < min_rows: raise ValueError(f"X has {len(X)} samples; at least {min_rows} are needed")
     X = np.ascontiguousarray(X, dtype=np.float32)
-    bad = ~np.isfinite(X)
-    if bad.any():
+    if (bad := ~np.isfinite(X)).any():
         raise ValueError(f"X has {int(bad.sum())} NaN/inf values (first in row {int(np.argwhere(bad)[0, 0])}); "
                          "UMAP needs finite embeddings")
     return X
@@ -43,6 +44,26 @@ _UMAP_CACHE: OrderedDict[str, np.ndarray] = OrderedDict()  # joblib.hash of (X, 
 _UMAP_CACHE_SIZE = 16  # layouts kept in memory; each is only N * 8 bytes
 _UMAP_STATS = {"fits": 0, "memory_hits": 0, "disk_hits": 0}  # counters that let tests see what the cache did
 _SPECTRAL_MIN_N = 32  # below this many samples UMAP starts from a random layout
+UMAP_MIN_POINTS = 4  # fewest distinct embeddings umap-learn is given (it fails inside on 2); fewer are drawn by PCA
+
+class LayoutWarning(UserWarning):
+    "The 2-D layout is not a UMAP of the embeddings: too few distinct points, so their principal components are drawn."
+
+# %% ../../nbs/50_embedding_map.ipynb #d2a7cf17
+def distinct_rows(X: np.ndarray, # (N, D) embeddings
+                 ) -> tuple[np.ndarray, np.ndarray]: # (U,) int64 first row of each distinct embedding, (N,) int64 its position in them
+    "The distinct rows of `X` (exact duplicates merged), in order of first appearance: `X[first][inverse]` equals `X`."
+    _, first, inverse = np.unique(np.asarray(X), axis=0, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")             # distinct rows in order of first appearance
+    return first[order].astype(np.int64), np.argsort(order)[inverse.reshape(-1)].astype(np.int64)  # argsort: inverse permutation
+
+# %% ../../nbs/50_embedding_map.ipynb #0d5ad87a
+def _pca_2d(U: np.ndarray) -> np.ndarray:
+    "(U, 2) float32: the first two principal-component scores of the rows of `U` (U, D), zero where there is no component."
+    u, s, _ = np.linalg.svd(U.astype(np.float64) - U.mean(0), full_matrices=False)
+    scores = (u * s)[:, :2]                                   # (U, k), k = min(U, D, 2) components
+    scores *= np.where(scores[np.abs(scores).argmax(0), np.arange(scores.shape[1])] < 0, -1, 1)  # deterministic orientation
+    return np.pad(scores, ((0, 0), (0, 2 - scores.shape[1]))).astype(np.float32)
 
 # %% ../../nbs/50_embedding_map.ipynb #c33279c2
 def _fit_umap(X: np.ndarray, n_neighbors: int, min_dist: float, metric: str, seed: int, init: str,
@@ -70,33 +91,48 @@ def _disk_fit(X: np.ndarray, cache_dir: str | Path, params: dict) -> np.ndarray:
     return np.asarray(Y, dtype=np.float32)
 
 # %% ../../nbs/50_embedding_map.ipynb #3ebdaac4
-def umap_embed(X, # (N, D) embeddings, numpy or torch, N >= 4, all finite
-               n_neighbors: int = 15, # neighbourhood size; larger keeps more global structure. Lowered to N - 1 if N is small
+def umap_embed(X, # (N, D) embeddings, numpy or torch, N >= 1, all finite
+               n_neighbors: int = 15, # neighbourhood size; larger keeps more global structure. Lowered to U - 1 if the U distinct rows are few
                min_dist: float = 0.1, # in [0, 1]; how tightly points may pack in 2-D
                metric: str = "cosine", # distance in embedding space; cosine suits normalised SSL features
                seed: int = 0, # UMAP `random_state`: makes the layout deterministic (and single-threaded)
                cache_dir: str | Path | None = None, # if given, layouts are also cached there by `joblib.Memory`
-              ) -> np.ndarray: # (N, 2) float32 coordinates
-    "2-D UMAP layout of embeddings `X`, cached per embedding set and parameters. Raises `ValueError` naming `X` or `n_neighbors`."
-    X = check_embeddings(X)
-    n = len(X)
+              ) -> np.ndarray: # (N, 2) float32 coordinates; exact duplicate rows get the same point
+    """2-D UMAP layout of the distinct rows of `X` (duplicates share their original's point), cached per embedding set and
+    parameters. Fewer than `UMAP_MIN_POINTS` distinct rows: PCA, with a `LayoutWarning`. Raises `ValueError` naming `X` or `n_neighbors`."""
+    X = check_embeddings(X, min_rows=1)
     if int(n_neighbors) < 2: raise ValueError(f"n_neighbors must be at least 2, got {n_neighbors}")
-    n_neighbors = int(n_neighbors)
+    first, inverse = distinct_rows(X)
+    U, n, n_neighbors = X[first], len(first), int(n_neighbors)  # U: (n, D) distinct embeddings
+    if n < UMAP_MIN_POINTS:
+        warnings.warn(f"X has {n} distinct embeddings ({len(X)} rows); UMAP needs at least {UMAP_MIN_POINTS}, so the map "
+                      "shows their first two principal components instead", LayoutWarning)
+        return _pca_2d(U)[inverse]
     if n <= n_neighbors:
-        warnings.warn(f"X has only {n} samples, so UMAP's n_neighbors is lowered from {n_neighbors} to {n - 1}")
+        warnings.warn(f"X has only {n} distinct samples, so UMAP's n_neighbors is lowered from {n_neighbors} to {n - 1}")
         n_neighbors = n - 1
     init = "spectral" if n >= _SPECTRAL_MIN_N else "random"
     params = dict(n_neighbors=n_neighbors, min_dist=float(min_dist), metric=str(metric), seed=int(seed), init=init,
                   umap_version=importlib.metadata.version("umap-learn"))
-    key = joblib.hash((X, params))
+    key = joblib.hash((U, params))
     if key in _UMAP_CACHE:
         _UMAP_STATS["memory_hits"] += 1
         _UMAP_CACHE.move_to_end(key)
-        return _UMAP_CACHE[key].copy()
-    Y = _fit_umap(X, **params) if cache_dir is None else _disk_fit(X, cache_dir, params)
+        return _UMAP_CACHE[key][inverse]
+    Y = _fit_umap(U, **params) if cache_dir is None else _disk_fit(U, cache_dir, params)  # (n, 2)
     _UMAP_CACHE[key] = Y
     while len(_UMAP_CACHE) > _UMAP_CACHE_SIZE: _UMAP_CACHE.popitem(last=False)
-    return Y.copy()
+    return Y[inverse]
+
+# %% ../../nbs/50_embedding_map.ipynb #f0c11293
+def layout_note(X, # (N, D) embeddings, as given to `umap_embed`
+               ) -> str: # one sentence for under the figure title; "" if the layout is a plain UMAP of every row
+    "What `umap_embed(X)` draws beyond a plain UMAP: how many exact duplicates share a point, and whether PCA was used."
+    X = check_embeddings(X, min_rows=1)
+    n, u = len(X), len(distinct_rows(X)[0])
+    parts = [f"{n - u} exact duplicate embeddings merged ({n} samples drawn at {u} points)"] if u < n else []
+    if u < UMAP_MIN_POINTS: parts.append(f"PCA layout: {u} distinct points, UMAP needs at least {UMAP_MIN_POINTS}")
+    return "; ".join(parts)
 
 # %% ../../nbs/50_embedding_map.ipynb #4a405cf7
 def _image_getter(data):
@@ -210,6 +246,7 @@ def embedding_map(coords, # (N, 2) layout, e.g. from `umap_embed`
                   splits: Sequence[str] | None = None, # (N,) split name per sample, e.g. "train"/"test"
                   extra: Mapping[str, Sequence] | None = None, # more categorical (N,) columns, e.g. {"site": sites}
                   title: str = "Embedding map", # figure title (HTML-escaped)
+                  note: str = "", # shown under the title (escaped), e.g. `layout_note(X)`: merged duplicates, PCA fallback
                   max_groups: int = 30, # groups beyond the largest `max_groups - 1` are merged into "other"
                  ) -> go.Figure:
     "Scatter of `coords` with one `Scattergl` trace per colour group and a drop-down between colourings. Raises `ValueError` naming the argument at fault."
@@ -232,7 +269,7 @@ def embedding_map(coords, # (N, 2) layout, e.g. from `umap_embed`
         for t in traces: t.visible = k == 0
         spans.append((len(fig.data), len(fig.data) + len(traces)))
         fig.add_traces(traces)
-    fig.update_layout(title=html.escape(title), template="plotly_white", height=600, hovermode="closest",
+    fig.update_layout(title=html.escape(title) + (f"<br><sup>{html.escape(note)}</sup>" if note else ""), template="plotly_white", height=600, hovermode="closest",
                       legend=dict(title=dict(text=html.escape(colorings[0])), itemsizing="constant"),
                       xaxis=dict(title="UMAP 1", showticklabels=False, zeroline=False),
                       yaxis=dict(title="UMAP 2", showticklabels=False, zeroline=False, scaleanchor="x"))
@@ -359,5 +396,5 @@ def map_from_embeddings(X, # (N, D) embeddings of the samples of `ds`, in order
                    + (["split"] if splits is not None else []) + list(extra)
     coords = umap_embed(X, seed=seed, cache_dir=cache_dir, **umap_kwargs)
     fig = embedding_map(coords, ds.labels, ds.classes, ds.names, color_by=color_by, predictions=predictions,
-                        splits=splits, extra=extra or None, title=title)
+                        splits=splits, extra=extra or None, title=title, note=layout_note(X))
     return fig, coords

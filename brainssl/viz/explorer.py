@@ -16,13 +16,13 @@ import numpy as np
 from fastcore.basics import patch
 import plotly.graph_objects as go
 import ipywidgets as widgets
-from PIL import Image
 from sklearn.cluster import KMeans
 from sklearn.neighbors import NearestNeighbors
 
 from ..core import MRIConcat, MRIDataset, MRISubset, atomic_write
+from ..data.folder import read_image
 from ..explain.figures import gradcam_overlay_png
-from .embedmap import check_embeddings, class_name, embedding_map, save_map_html, thumbnails, umap_embed
+from .embedmap import check_embeddings, class_name, embedding_map, layout_note, save_map_html, thumbnails, umap_embed
 from .plots import data_uri, encode_image
 
 # %% auto #0
@@ -114,6 +114,7 @@ class ExplorerTable:
     label_errors: LabelErrorScores # per-sample label-error score and flag
     duplicates: np.ndarray # (N,) duplicate-group id, -1 if none (all -1 without an audit)
     columns: dict = field(default_factory=dict) # colouring name -> (N,) categorical values beyond label/prediction/correct/split
+    note: str = "" # what the layout merged or replaced (`layout_note`), shown under the title
 
     def __len__(self): return len(self.labels)
 
@@ -165,7 +166,7 @@ def explorer_table(X, # (N, D) embeddings of the samples of `ds`, in order
     columns["label error"] = ["unlabelled" if np.isnan(s) else "candidate" if c else "consistent"
                               for s, c in zip(le.score, le.candidate)]
     return ExplorerTable(coords, np.asarray(ds.labels, np.int64), list(ds.classes), [str(n) for n in ds.names], _paths(ds),
-                         predictions, splits, nb, dist, le, dups, columns)
+                         predictions, splits, nb, dist, le, dups, columns, layout_note(X))
 
 # %% ../../nbs/51_explorer.ipynb #79b03c70
 _HIGHLIGHTS = {"label errors": ("#d62728", "likely label errors"), "duplicates": ("#9467bd", "exact / near duplicates"),
@@ -210,6 +211,7 @@ class Explorer:
         self.panel_size, self.thumb_size, self.n_gallery = panel_size, thumb_size, n_gallery
         self.current, self.selected, self.coloring = None, np.zeros(0, np.int64), None
         self.highlighted: dict[str, np.ndarray] = {}
+        self._given: dict[str, np.ndarray] = {}  # highlight kind -> indices last passed to `highlight`
         self._parts: dict[int, np.ndarray] = {}
         self._listeners: list[Callable] = []
         self._thumbs: dict[int, str] = {}
@@ -302,7 +304,7 @@ def color_by(self: Explorer, name: str):
     t = self.table
     if name not in t.colorings: raise ValueError(f"color_by={name!r} is not one of {t.colorings}")
     f = embedding_map(t.coords, t.labels, t.classes, t.names, color_by=name, predictions=t.predictions, splits=t.splits,
-                      extra=t.columns, title=self.title)
+                      extra=t.columns, title=self.title, note=t.note)
     with self.fig.batch_update():
         self.fig.data = []
         self.fig.add_traces(list(f.data))
@@ -320,14 +322,10 @@ def color_by(self: Explorer, name: str):
 # %% ../../nbs/51_explorer.ipynb #08c64a8e
 @patch
 def _full_image(self: Explorer, i: int) -> bytes:
-    "PNG bytes of sample `i` at full size: its original file if readable, else the stored image scaled to the panel."
-    paths = self.table.paths
-    if paths is not None:
-        try:
-            with Image.open(paths[i]) as im:
-                im = im.convert("L"); im.thumbnail((512, 512))
-                return encode_image(np.asarray(im), optimize=False)
-        except (OSError, ValueError): pass  # moved or unreadable: fall back to the decoded copy
+    "PNG bytes of sample `i` at the panel size, decoded as training decodes it (`read_image`) from its original file if readable, else the stored copy."
+    if self.table.paths is not None:
+        try: return encode_image(read_image(self.table.paths[i], self.panel_size)[0].numpy(), optimize=False)
+        except (OSError, ValueError): pass  # moved or unreadable since: fall back to the decoded copy
     return encode_image(self.ds.load_image(i)[self.channel].numpy(), self.panel_size, resample="nearest", optimize=False)
 
 # %% ../../nbs/51_explorer.ipynb #46766647
@@ -433,15 +431,15 @@ def _export_clicked(self: Explorer):
 # %% ../../nbs/51_explorer.ipynb #9be89991
 @patch
 def highlight(self: Explorer, kind: str, on: bool = True, indices: Sequence[int] | None = None):
-    "Ring the 'label errors', 'duplicates' (or 'search' `indices`) candidates on the map, or remove the rings."
+    "Ring the 'label errors', 'duplicates' or 'search' samples: `indices`, else those last given for `kind`, else its candidates. `on=False` removes the rings."
     if kind not in _HIGHLIGHTS: raise ValueError(f"kind must be one of {list(_HIGHLIGHTS)}, got {kind!r}")
-    t = self.table
-    if indices is None:
-        indices = np.flatnonzero(t.label_errors.candidate) if kind == "label errors" else np.flatnonzero(t.duplicates >= 0)
+    if indices is not None: self._given[kind] = np.asarray(indices, dtype=np.int64)
+    t, idx = self.table, self._given.get(kind)
+    if idx is None: idx = np.flatnonzero(t.label_errors.candidate) if kind == "label errors" else np.flatnonzero(t.duplicates >= 0)
     self.highlighted.pop(kind, None)
-    if on: self.highlighted[kind] = np.asarray(indices, dtype=np.int64)
+    if on: self.highlighted[kind] = idx
     self.color_by(self.coloring)  # rebuild: point traces, then the rings still on
-    if kind in self.highlight_boxes and self.highlight_boxes[kind].value != on: self.highlight_boxes[kind].value = on
+    if kind in self.highlight_boxes and self.highlight_boxes[kind].value != on: self.highlight_boxes[kind].value = on  # re-runs this: same indices
 
 # %% ../../nbs/51_explorer.ipynb #75105ba6
 @patch
@@ -479,6 +477,7 @@ def save_explorer_html(table: ExplorerTable, # from `explorer_table`
     "Write `table` as a self-contained HTML map with every colouring and hover thumbnails, atomically."
     if len(table) != len(ds): raise ValueError(f"table has {len(table)} samples but ds has {len(ds)}")
     fig = embedding_map(table.coords, table.labels, table.classes, table.names, color_by=table.colorings,
-                        predictions=table.predictions, splits=table.splits, extra=table.columns, title=title)
+                        predictions=table.predictions, splits=table.splits, extra=table.columns, title=title,
+                        note=table.note)
     thumbs = thumbnails(ds, size=thumb_size, channel=channel, progress=progress, fmt=fmt)
     return save_map_html(fig, path, thumbs, table.names, title=title)
