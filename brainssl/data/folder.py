@@ -76,7 +76,7 @@ def _high_depth(img: Image.Image, name: str = "<bytes>") -> np.ndarray:
     if img.mode == "F" and 0 <= lo and hi <= 1: return a.astype(np.float32) * 255
     if img.mode != "F" and 0 <= lo and hi <= 65535:
         if 0 < hi < 4096:
-            warnings.warn(f"{name}: 16-bit image whose largest value is {hi:g} (12 bits or fewer); scaled by the full 16-bit range "
+            warnings.warn(f"{name}: mode {img.mode} image whose largest value is {hi:g} (12 bits or fewer); scaled by the full 16-bit range "
                           f"it reads dark (max {hi / 257:.1f} of 255). Rescale the file if it should fill the range", ImageScaleWarning, stacklevel=2)
         return a.astype(np.float32) / 257  # v / 257: the 8-bit value g saved as g * 257 comes back as g
     warnings.warn(f"{name}: mode {img.mode} image with values in [{lo:g}, {hi:g}], outside {'[0, 1]' if img.mode == 'F' else '0..65535'}; "
