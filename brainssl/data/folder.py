@@ -6,7 +6,7 @@ Docs: https://brainssl.github.io/brainssl/folder.html.md"""
 
 # %% ../../nbs/01_folder.ipynb #a364eed2
 from __future__ import annotations
-import hashlib, io, re
+import hashlib, io, os, re, warnings
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -14,14 +14,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from fastcore.basics import patch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from ..core import CLASSES, MRIDataset, atomic_write
 
 # %% auto #0
-__all__ = ['CLASS_ALIASES', 'READER_VERSION', 'IMAGE_EXTENSIONS', 'canonical_class', 'ImageReadError', 'read_image', 'ImageCache',
-           'MRIFolder', 'square_resize']
+__all__ = ['CLASS_ALIASES', 'READER_VERSION', 'IMAGE_EXTENSIONS', 'canonical_class', 'ImageReadError', 'ImageScaleWarning',
+           'read_image', 'ImageCache', 'MRIFolder', 'square_resize']
 
 # %% ../../nbs/01_folder.ipynb #e0e7f74c
 CLASS_ALIASES: dict[str, str] = {
@@ -57,45 +57,85 @@ def canonical_class(folder_name: str, # a class folder's name, e.g. "Glioma-Tumo
     return c
 
 # %% ../../nbs/01_folder.ipynb #79496b32
-READER_VERSION = "1"  # part of every cache key: bump it when `read_image`'s output changes, so old caches are not reused
+READER_VERSION = "2"  # part of every cache key: bump it when `read_image`'s output changes, so old caches are not reused
 
 class ImageReadError(ValueError):
-    "A file that should be an image could not be read (corrupt, empty, truncated or not an image); the message names the file."
+    "A file that should be an image could not be read (corrupt, empty, truncated, multi-page, NaN pixels or not an image); the message names the file."
+
+# %% ../../nbs/01_folder.ipynb #e0fb69c2
+class ImageScaleWarning(UserWarning):
+    "An image whose values do not fit the fixed scaling rule (float outside [0, 1], integer outside 0..65535: min-max used) or a 16-bit image using 12 bits or fewer (reads dark); the message names the file. Filter it with `warnings.simplefilter('ignore', ImageScaleWarning)`."
 
 # %% ../../nbs/01_folder.ipynb #374e6295
-def _grey(img: Image.Image) -> Image.Image:
-    "One grey channel, as a Pillow image in mode `L` (8-bit sources) or `F` (high bit depth, already scaled to 0..255)."
-    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        a = np.nan_to_num(np.asarray(img, dtype=np.float32))
-        lo, hi = float(a.min()), float(a.max())
-        a = (a - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(a)
-        return Image.fromarray(a.astype(np.float32), mode="F")
-    if img.mode in ("RGBA", "LA", "PA"): img = img.convert("RGB" if img.mode == "RGBA" else "L" if img.mode == "LA" else "RGB")
-    return img if img.mode == "L" else img.convert("L")
+def _high_depth(img: Image.Image, name: str = "<bytes>") -> np.ndarray:
+    "A 16-bit, 32-bit integer or float image (modes `I;16*`, `I`, `F`) as `float32 (H, W)` in 0..255 by the rules above."
+    a = np.asarray(img)
+    if img.mode == "F" and not np.isfinite(a).all():
+        raise ImageReadError(f"{name}: float image with {int((~np.isfinite(a)).sum())} NaN/inf pixels; replace them (e.g. by 0) before reading it")
+    lo, hi = float(a.min()), float(a.max())
+    if img.mode == "F" and 0 <= lo and hi <= 1: return a.astype(np.float32) * 255
+    if img.mode != "F" and 0 <= lo and hi <= 65535:
+        if 0 < hi < 4096:
+            warnings.warn(f"{name}: mode {img.mode} image whose largest value is {hi:g} (12 bits or fewer); scaled by the full 16-bit range "
+                          f"it reads dark (max {hi / 257:.1f} of 255). Rescale the file if it should fill the range", ImageScaleWarning, stacklevel=2)
+        return a.astype(np.float32) / 257  # v / 257: the 8-bit value g saved as g * 257 comes back as g
+    warnings.warn(f"{name}: mode {img.mode} image with values in [{lo:g}, {hi:g}], outside {'[0, 1]' if img.mode == 'F' else '0..65535'}; "
+                  f"scaled min-max to 0..255, so its sign and absolute values are lost", ImageScaleWarning, stacklevel=2)
+    return ((a.astype(np.float64) - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros(a.shape)).astype(np.float32)
+
+# %% ../../nbs/01_folder.ipynb #1688c7ff
+def _composite(img: Image.Image, channels: int = 1) -> Image.Image:
+    "An 8-bit image of any mode as `L` (`channels=1`) or `RGB` (`channels=3`), transparent pixels composited onto black."
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info:
+        rgba = np.asarray(img.convert("RGBA"), dtype=np.float32)
+        img = Image.fromarray(np.rint(rgba[..., :3] * (rgba[..., 3:] / 255)).astype(np.uint8))  # over black: value x alpha
+    return img.convert("L" if channels == 1 else "RGB")
+
+# %% ../../nbs/01_folder.ipynb #c30368f7
+def _to_8bit(img: Image.Image, name: str = "<bytes>", channels: int = 1) -> Image.Image:
+    "`img` as 8-bit `L` or `RGB` by the rules above; high bit depths are rounded to 8 bits here, before any resize."
+    if img.mode.startswith("I") or img.mode == "F":
+        g = Image.fromarray(np.clip(np.rint(_high_depth(img, name)), 0, 255).astype(np.uint8))
+        return g if channels == 1 else g.convert("RGB")
+    return _composite(img, channels)
+
+# %% ../../nbs/01_folder.ipynb #f9bab15b
+def _check_pages(img: Image.Image, name: str = "<bytes>"):
+    "Raise `ImageReadError` naming `name` if `img` holds more than one page/frame (an MPO's previews excepted)."
+    n = getattr(img, "n_frames", 1)
+    if n > 1 and img.format != "MPO":
+        raise ImageReadError(f"{name}: {img.format} file with {n} pages; brainssl reads one slice per file and will not pick one "
+                             f"for you. Save each page as its own file (e.g. with PIL.ImageSequence)")
 
 # %% ../../nbs/01_folder.ipynb #a5d5ec1d
 def _decode(data: bytes, # the file's content
-            image_size: int, # output height and width in pixels
+            image_size: int | None, # output height and width in pixels; `None` keeps the file's size
             name: str = "<bytes>", # the file, for error messages
+            channels: int = 1, # 1 (grey) or 3 (RGB)
            ) -> torch.Tensor:
-    "Decode `data` to `uint8` `(1, image_size, image_size)`; raises `ImageReadError` naming `name`."
+    "Decode `data` to an upright `uint8` `(channels, image_size, image_size)`; raises `ImageReadError` naming `name`."
     if len(data) == 0: raise ImageReadError(f"{name}: empty file (0 bytes)")
     try:
         with Image.open(io.BytesIO(data)) as img:
+            _check_pages(img, name)
             img.load()  # decodes now, so truncated files fail here
-            g = _grey(img).resize((image_size, image_size), Image.Resampling.BILINEAR)
+            g = _to_8bit(ImageOps.exif_transpose(img), name, channels)
+    except ImageReadError: raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise ImageReadError(f"{name}: cannot read image ({type(e).__name__}: {e})") from e
-    a = np.asarray(g, dtype=np.float32)
-    return torch.from_numpy(np.clip(np.rint(a), 0, 255).astype(np.uint8)).unsqueeze(0)  # (1, H, W)
+    if image_size is not None and g.size != (image_size, image_size): g = g.resize((image_size, image_size), Image.Resampling.BILINEAR)
+    a = np.asarray(g)
+    return torch.from_numpy(a[None].copy() if a.ndim == 2 else a.transpose(2, 0, 1).copy())  # (C, H, W)
 
 # %% ../../nbs/01_folder.ipynb #ce32c7a1
-def read_image(path, # image file: jpg, png, tif, bmp, ... anything Pillow reads
-               image_size: int = 64, # output height and width in pixels
-              ) -> torch.Tensor:
-    "`path` as a grey `uint8` tensor `(1, image_size, image_size)`. Raises `ImageReadError` (a `ValueError`) naming the file if it is corrupt, empty, truncated or not an image."
-    if int(image_size) < 1: raise ValueError(f"image_size must be a positive number of pixels, got {image_size!r}")
-    return _decode(Path(path).read_bytes(), int(image_size), str(path))
+def read_image(path, # image file: jpg, png, tif, bmp, gif, webp, ... anything Pillow reads (see `IMAGE_EXTENSIONS`)
+               image_size: int | None = 64, # output height and width in pixels; `None` keeps the file's own size
+               channels: int = 1, # 1: grey; 3: RGB (colour kept, a grey file repeated on 3 channels)
+              ) -> torch.Tensor: # uint8 (channels, H, W) in 0..255, upright
+    "`path` as an upright `uint8` tensor `(channels, image_size, image_size)` in 0..255, on one scale for every bit depth (rules above). Raises `ImageReadError` (a `ValueError`) naming the file if it is empty, truncated, corrupt, not an image, multi-page or has NaN pixels; `FileNotFoundError` if it does not exist. Warns with `ImageScaleWarning` when values had to be min-max scaled."
+    if image_size is not None and int(image_size) < 1: raise ValueError(f"image_size must be a positive number of pixels (or None), got {image_size!r}")
+    if channels not in (1, 3): raise ValueError(f"channels must be 1 (grey) or 3 (RGB), got {channels!r}")
+    return _decode(Path(path).read_bytes(), None if image_size is None else int(image_size), str(path), channels)
 
 # %% ../../nbs/01_folder.ipynb #bc160d8f
 class ImageCache:
@@ -171,28 +211,43 @@ def get(self: ImageCache, path, image_size: int = 64) -> torch.Tensor:
     return self.get_bytes(Path(path).read_bytes(), image_size, str(path))[0]
 
 # %% ../../nbs/01_folder.ipynb #1a86553a
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")  # compared case-insensitively
+def _pillow_extensions() -> tuple[str, ...]:
+    "The file extensions of every format this Pillow can decode (stubs that need a plug-in or Ghostscript left out), lower case."
+    Image.init()
+    needs_more = {"BUFR", "GRIB", "HDF5", "WMF", "EPS"}
+    return tuple(sorted(e for e, f in Image.registered_extensions().items() if f in Image.OPEN and f not in needs_more))
 
-def _visible(p: Path, base: Path) -> bool: return not any(part.startswith(".") for part in p.relative_to(base).parts)
+IMAGE_EXTENSIONS = _pillow_extensions()  # compared case-insensitively; anything else in a class folder is ignored and listed
 
 # %% ../../nbs/01_folder.ipynb #08354c43
 def _class_folders(split_dir: Path, class_map=None) -> tuple[list[tuple[Path, str]], list[dict]]:
     "`([(folder, class)], ignored)` for the visible sub-folders of `split_dir`; raises `ValueError` for unknown folder names."
     folders, ignored = [], []
     for p in sorted(split_dir.iterdir()):
-        if p.name.startswith("."): continue
+        if p.name.startswith("."):
+            ignored.append({"path": str(p), "kind": "hidden", "reason": "hidden (name starts with '.')"}); continue
         if not p.is_dir():
-            ignored.append({"path": str(p), "reason": "file outside a class folder (no label)"}); continue
+            ignored.append({"path": str(p), "kind": "no label", "reason": "file outside a class folder (no label)"}); continue
         try: c = canonical_class(p.name, class_map)
         except ValueError as e: raise ValueError(f"{p}: {e}") from None
-        if c is None: ignored.append({"path": str(p), "reason": "class_map ignores this folder"})
+        if c is None: ignored.append({"path": str(p), "kind": "class_map", "reason": "class_map ignores this folder"})
         else: folders.append((p, c))
     return sorted(folders, key=lambda fc: (CLASSES.index(fc[1]), fc[0].name)), ignored  # label order, then name
 
 # %% ../../nbs/01_folder.ipynb #0c372a6a
-def _list_files(folder: Path) -> list[Path]:
-    "Every visible file under `folder` (recursively), sorted."
-    return sorted(p for p in folder.rglob("*") if p.is_file() and _visible(p, folder))
+def _scan(folder: Path) -> tuple[list[Path], list[Path], list[dict]]:
+    "`(images, broken_links, ignored)` under `folder`, recursive and sorted; `ignored` lists hidden and non-image entries with their reason."
+    images, broken, ignored = [], [], []
+    for p in sorted(folder.rglob("*")):
+        if any(q.startswith(".") for q in p.relative_to(folder).parts[:-1]): continue  # inside a hidden folder, listed itself
+        if p.name.startswith("."):
+            ignored.append({"path": str(p), "kind": "hidden", "reason": "hidden (name starts with '.')"})
+        elif p.is_symlink() and not p.exists(): broken.append(p)
+        elif p.is_dir(): continue
+        elif p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file(): images.append(p)
+        else: ignored.append({"path": str(p), "kind": "not an image",
+                              "reason": f"not an image file (extension {p.suffix or 'none'!r} is not a format Pillow reads)"})
+    return images, broken, ignored
 
 # %% ../../nbs/01_folder.ipynb #9c551d0f
 class MRIFolder(MRIDataset):
@@ -202,7 +257,7 @@ class MRIFolder(MRIDataset):
                  split: str = "Training", # sub-folder of `root`, e.g. "Training" or "Testing"
                  image_size: int = 64, # output height and width in pixels
                  class_map: Mapping[str, str | None] | None = None, # folder name -> class in `CLASSES` (or None to ignore); wins over `CLASS_ALIASES`
-                 skip_bad: bool = False, # skip unreadable/non-image files and list them in `.report` instead of raising
+                 skip_bad: bool = False, # skip bad images, broken links and empty class folders, listed in `.report["skipped"]`, instead of raising
                  cache: ImageCache | str | Path | None = None, # an `ImageCache`, a cache folder, or `None` for a new in-memory cache
                  progress: bool = True, # show a progress bar while decoding
                 ):
@@ -210,9 +265,14 @@ class MRIFolder(MRIDataset):
         self.cache = cache if isinstance(cache, ImageCache) else ImageCache(cache)
         split_dir = self._split_dir(split)
         folders, ignored = _class_folders(split_dir, class_map)
-        files = [(p, c) for folder, c in folders for p in self._files_of(folder)]
-        paths, labels, keys, shas, skipped = self._decode_all(files, split, progress)
-        if not paths: raise ValueError(f"{split_dir}: no readable images (skipped {len(skipped)} bad files)")
+        files, skipped = [], []
+        for folder, c in folders:
+            fs, sk, ig = self._files_of(folder)
+            files += [(p, c) for p in fs]; skipped += sk; ignored += ig
+        paths, labels, keys, shas, bad = self._decode_all(files, split, progress)
+        skipped += bad
+        if not paths: raise ValueError(f"{split_dir}: no readable images; skipped {len(skipped)} "
+                                       f"({'; '.join(s['reason'] for s in skipped[:3])}), ignored {len(ignored)}")
         super().__init__(labels, [p.relative_to(self.root).as_posix() for p in paths], CLASSES, ("mri",), split=split)
         self.paths, self._keys, self.sha256 = paths, keys, shas
         self.report = {"root": str(self.root), "split": split, "image_size": self.image_size,
@@ -233,18 +293,22 @@ def _split_dir(self: MRIFolder, split: str) -> Path:
 
 # %% ../../nbs/01_folder.ipynb #f599784f
 @patch
-def _files_of(self: MRIFolder, folder: Path) -> list[Path]:
-    "The visible files of one class folder; raises `ValueError` naming it if it is empty."
-    fs = _list_files(folder)
-    if not fs: raise ValueError(f"class folder {folder} is empty")
-    return fs
+def _files_of(self: MRIFolder, folder: Path) -> tuple[list[Path], list[dict], list[dict]]:
+    "`(images, skipped, ignored)` of one class folder. A broken link raises `ImageReadError`, a folder without images `ValueError`, naming the path; with `skip_bad` both are listed in `skipped`."
+    images, broken, ignored = _scan(folder)
+    problems = [(p, "broken link", ImageReadError, f"{p}: broken symbolic link (its target {os.readlink(p)!r} does not exist); "
+                 f"restore the target, remove the link, or pass skip_bad=True") for p in broken]
+    if not images:
+        what = f" ({len(ignored) + len(broken)} other entries, none an image)" if ignored or broken else ""
+        problems.append((folder, "empty folder", ValueError, f"class folder {folder} holds no images{what}; add its images, delete it, "
+                         f"map it to None with class_map={{{folder.name!r}: None}}, or pass skip_bad=True to skip it"))
+    if problems and not self.skip_bad: raise problems[0][2](problems[0][3])
+    return images, [{"path": str(p), "kind": k, "reason": m} for p, k, _, m in problems], ignored
 
 # %% ../../nbs/01_folder.ipynb #8bf3da02
 @patch
 def _load_one(self: MRIFolder, p: Path) -> tuple[torch.Tensor, str]:
-    "Decode one file through the cache; a non-image extension is an `ImageReadError`."
-    if p.suffix.lower() not in IMAGE_EXTENSIONS:
-        raise ImageReadError(f"{p}: not an image file (extension {p.suffix or 'none'!r}; expected one of {IMAGE_EXTENSIONS})")
+    "Decode one file through the cache; an unreadable file is an `ImageReadError` naming it."
     try: data = p.read_bytes()
     except OSError as e: raise ImageReadError(f"{p}: cannot read file ({e})") from e
     return self.cache.get_bytes(data, self.image_size, str(p))
@@ -258,7 +322,7 @@ def _decode_all(self: MRIFolder, files, split, progress):
         try: _, sha = self._load_one(p)
         except ImageReadError as e:
             if not self.skip_bad: raise
-            skipped.append({"path": str(p), "reason": str(e)}); continue
+            skipped.append({"path": str(p), "kind": "bad image", "reason": str(e)}); continue
         paths.append(p); labels.append(CLASSES.index(c)); shas.append(sha)
         keys.append(ImageCache.key(sha, self.image_size))
     return paths, labels, keys, shas, skipped
