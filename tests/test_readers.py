@@ -5,7 +5,7 @@ import torch
 
 from conftest import SHARED
 from brainssl.core import MODALITIES
-from brainssl.data.brats import BraTSSlices, read_brats_case
+from brainssl.data.brats import BraTSSlices, NonFiniteVoxelWarning, read_brats_case
 from brainssl.data.lgg import LGG_MODALITIES, LGGSlices
 from brainssl.data.splits import patient_overlap, patient_split
 from brainssl.data.synthetic import make_synthetic
@@ -115,8 +115,11 @@ def test_brats_fixture_missing_and_nan(tmp_path):
     case = make_brats_fixture(tmp_path, modalities=("t1", "t2", "flair"), nan_voxels=3)
     with pytest.raises(FileNotFoundError, match="BraTS2021_99999_t1ce.nii.gz is missing"):
         read_brats_case(case)
-    c = read_brats_case(case, allow_missing=True)
+    with pytest.warns(NonFiniteVoxelWarning, match="BraTS2021_99999_flair.nii.gz: 3 NaN/inf voxels set to 0"):
+        c = read_brats_case(case, allow_missing=True)
     assert c.missing == ("t1ce",) and c.nan_voxels["flair"] == 3 and np.isfinite(c.image).all()
     assert c.modality_present.tolist() == [True, False, True, True]
-    ds = BraTSSlices(case, slices="all", image_size=16, allow_missing=True, progress=False)
+    with pytest.warns(NonFiniteVoxelWarning):
+        ds = BraTSSlices(case, slices="all", image_size=16, allow_missing=True, progress=False)
     assert ds.modality_present[:, 1].sum() == 0 and ds.images[:, 1].max() == 0
+    assert ds.report["nonfinite_voxels"] == {"BraTS2021_99999": {"flair": 3}} and ds.report["missing"] == {"BraTS2021_99999": ["t1ce"]}
