@@ -200,7 +200,7 @@ def read_brats_case(case_dir, # folder holding `<case>_{t1,t1ce,t2,flair,seg}.ni
     if not case_dir.is_dir(): raise FileNotFoundError(f"BraTS case folder {case_dir} does not exist")
     if any(m not in MODALITIES for m in modalities): raise ValueError(f"modalities must be among {MODALITIES}, got {tuple(modalities)}")
     if nonfinite not in NONFINITE_CHOICES: raise ValueError(f"nonfinite must be one of {NONFINITE_CHOICES}, got {nonfinite!r}")
-    check_seg_labels(np.zeros(1), "layout check", layout)  # a bad `layout` fails before any file is read
+    check_seg_labels(np.zeros(0), "layout", layout)  # no labels: only checks `layout`, before any file is read
     vols, files, missing, nans, stats, affine, shape, lay = {}, {}, [], {}, {}, None, None, ""
     for m in list(modalities) + (["seg"] if seg else []):
         p = _case_file(case_dir, m)
