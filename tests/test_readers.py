@@ -5,7 +5,7 @@ import torch
 
 from conftest import SHARED
 from brainssl.core import MODALITIES
-from brainssl.data.brats import BraTSSlices, read_brats_case
+from brainssl.data.brats import BraTSSlices, NonFiniteVoxelWarning, read_brats_case
 from brainssl.data.lgg import LGG_MODALITIES, LGGSlices
 from brainssl.data.splits import patient_overlap, patient_split
 from brainssl.data.synthetic import make_synthetic
@@ -60,7 +60,7 @@ def test_brats_real_case_values():
     assert {m: s["max"] for m, s in raw.raw_stats.items()} == {"t1": 2059.0, "t1ce": 15956.0, "t2": 3060.0, "flair": 4050.0}
     assert abs(raw.brain.mean() - 0.1702) < 1e-3
     assert np.allclose(np.diag(raw.affine)[:3], 1)  # RAS after as_closest_canonical
-    assert raw.nan_voxels == {m: 0 for m in (*MODALITIES, "seg")} and raw.missing == ()
+    assert raw.nan_voxels == {m: 0 for m in (*MODALITIES, "seg")} and raw.missing == () and raw.layout == "brats2021"
     z = read_brats_case(BRATS)
     for c in range(4):
         v = z.image[c][raw.image[c] != 0]
@@ -73,6 +73,7 @@ def test_brats_real_slices():
     ds = BraTSSlices(BRATS, slices="tumour", image_size=32, progress=False)
     assert len(ds) == 68 and ds.labels.min() == 1 and set(ds.patients) == {"BraTS2021_00006"}
     assert set(ds.seg.unique().tolist()) <= {0, 1, 2, 4}
+    assert (ds.report["layout"], ds.report["nonfinite_voxels"], ds.report["n_slices"]) == ("brats2021", {}, 68)
     no = BraTSSlices(BRATS, slices="no_tumour", image_size=32, min_brain=0.05, progress=False)
     assert len(no) > 0 and no.labels.max() == 0 and set(no.slice_index).isdisjoint(ds.slice_index)
 
@@ -115,8 +116,11 @@ def test_brats_fixture_missing_and_nan(tmp_path):
     case = make_brats_fixture(tmp_path, modalities=("t1", "t2", "flair"), nan_voxels=3)
     with pytest.raises(FileNotFoundError, match="BraTS2021_99999_t1ce.nii.gz is missing"):
         read_brats_case(case)
-    c = read_brats_case(case, allow_missing=True)
+    with pytest.warns(NonFiniteVoxelWarning, match="BraTS2021_99999_flair.nii.gz: 3 NaN/inf voxels set to 0"):
+        c = read_brats_case(case, allow_missing=True)
     assert c.missing == ("t1ce",) and c.nan_voxels["flair"] == 3 and np.isfinite(c.image).all()
     assert c.modality_present.tolist() == [True, False, True, True]
-    ds = BraTSSlices(case, slices="all", image_size=16, allow_missing=True, progress=False)
+    with pytest.warns(NonFiniteVoxelWarning):
+        ds = BraTSSlices(case, slices="all", image_size=16, allow_missing=True, progress=False)
     assert ds.modality_present[:, 1].sum() == 0 and ds.images[:, 1].max() == 0
+    assert ds.report["nonfinite_voxels"] == {"BraTS2021_99999": {"flair": 3}} and ds.report["missing"] == {"BraTS2021_99999": ["t1ce"]}

@@ -1,4 +1,4 @@
-"""BraTS NIfTI cases as 3-D volumes or 2-D slice data sets: RAS orientation, normalisation inside the brain, NaNs and missing sequences found and reported, segmentation labels kept.
+"""BraTS NIfTI cases as 3-D volumes or 2-D slice data sets: RAS orientation, normalisation inside the brain, NaNs and missing sequences found and reported, file shapes and segmentation labels checked.
 
 Docs: https://brainssl.github.io/brainssl/brats.html.md"""
 
@@ -6,6 +6,7 @@ Docs: https://brainssl.github.io/brainssl/brats.html.md"""
 
 # %% ../../nbs/05_brats.ipynb #e6efa9be
 from __future__ import annotations
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -16,12 +17,13 @@ import plotly.graph_objects as go
 from tqdm.auto import tqdm
 from fastcore.basics import patch
 
-from ..core import MODALITIES, MRIDataset
+from ..core import MODALITIES, TensorMRIDataset
 from .folder import square_resize
 from .lgg import SLICE_CHOICES, TUMOUR_CLASSES, plot_modalities
 
 # %% auto #0
-__all__ = ['require_nibabel', 'BraTSCase', 'read_brats_case', 'BraTSSlices', 'plot_brats_slice']
+__all__ = ['SEG_LAYOUTS', 'NONFINITE_CHOICES', 'require_nibabel', 'NonFiniteVoxelWarning', 'BraTSCase', 'read_nifti',
+           'check_seg_labels', 'read_brats_case', 'BraTSSlices', 'plot_brats_slice']
 
 # %% ../../nbs/05_brats.ipynb #a51a0040
 def require_nibabel():
@@ -30,20 +32,29 @@ def require_nibabel():
     except ImportError as e: raise ImportError("reading NIfTI needs nibabel: pip install nibabel") from e
     return nibabel
 
+# %% ../../nbs/05_brats.ipynb #3a61d585
+class NonFiniteVoxelWarning(UserWarning):
+    "NaN or inf voxels in a volume were replaced (see `nonfinite=` of `read_nifti`); the message names the file, the count and the fill value."
+
+# %% ../../nbs/05_brats.ipynb #b367b4ec
+SEG_LAYOUTS = {"brats2021": (0, 1, 2, 4), "brats2023": (0, 1, 2, 3)}  # label sets: 1 necrotic core, 2 oedema, 4 (2021) or 3 (2023) enhancing tumour
+NONFINITE_CHOICES = ("zero", "min", "raise")  # NaN/inf voxels: set to 0, to the volume's smallest finite value, or refuse the file
+
 # %% ../../nbs/05_brats.ipynb #baee0f8b
 @dataclass
 class BraTSCase:
     "One BraTS case in RAS orientation: normalised `image (C, H, W, D)`, `seg (H, W, D)`, and the gaps and faults found."
     case_id: str # folder name, e.g. "BraTS2021_00006"
     image: np.ndarray # (C, H, W, D) float32, normalised per modality within the brain
-    seg: np.ndarray | None # (H, W, D) uint8 labels (0, 1, 2, 4 in BraTS 2021), or None if not read
+    seg: np.ndarray | None # (H, W, D) uint8 labels, checked against `layout` (0, 1, 2, 4 in BraTS 2021), or None if not read
     modalities: tuple[str, ...] # one name per channel
     affine: np.ndarray # (4, 4) voxel -> mm, RAS
     missing: tuple[str, ...] = () # modalities whose file was absent (filled with zeros)
-    nan_voxels: dict = field(default_factory=dict) # modality -> NaN/inf voxels set to 0
+    nan_voxels: dict = field(default_factory=dict) # modality -> NaN/inf voxels filled (see `nonfinite=`); "seg" is always 0 (refused otherwise)
     raw_stats: dict = field(default_factory=dict) # modality -> raw {"min", "max", "mean", "std"} inside the brain
     files: dict = field(default_factory=dict) # modality (and "seg") -> file read
     brain: np.ndarray | None = None # (H, W, D) bool: voxels non-zero in any raw modality
+    layout: str = "" # the segmentation's label layout ("brats2021", "brats2023", "brats2021/2023", "custom"), "" if no seg read
 
     @property
     def modality_present(self) -> np.ndarray:
@@ -51,21 +62,95 @@ class BraTSCase:
         return np.array([m not in self.missing for m in self.modalities])
 
 # %% ../../nbs/05_brats.ipynb #4e444241
+_NIFTI_EXTS = (".nii.gz", ".nii", ".hdr")  # a single file, or the header of a .hdr/.img pair
+
 def _case_file(case_dir: Path, key: str) -> Path | None:
-    "The single `*_<key>.nii[.gz]` file in `case_dir`, `None` if absent; raises `ValueError` if several match."
-    hits = sorted(p for ext in (".nii.gz", ".nii") for p in case_dir.glob(f"*_{key}{ext}"))
-    if len(hits) > 1: raise ValueError(f"{case_dir}: several files for {key!r}: {[p.name for p in hits]}")
+    "The single `*_<key>.nii[.gz]` (or `*_<key>.hdr`) file in `case_dir`, `None` if absent; raises `ValueError` if several match."
+    hits = sorted(p for ext in _NIFTI_EXTS for p in case_dir.glob(f"*_{key}{ext}"))
+    if len(hits) > 1: raise ValueError(f"{case_dir}: several files for {key!r}: {[p.name for p in hits]}; keep one")
     return hits[0] if hits else None
 
 # %% ../../nbs/05_brats.ipynb #fa695f7e
 def _load_ras(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    "`(array float32, affine)` of a NIfTI file turned to RAS; errors name the file."
-    nib = require_nibabel()
-    try:
-        img = nib.as_closest_canonical(nib.load(str(path)))
-        return np.asarray(img.dataobj, dtype=np.float32), img.affine
-    except Exception as e:
-        raise ValueError(f"{path}: cannot read NIfTI ({type(e).__name__}: {e})") from e
+    "`(array float32 (X, Y, Z), affine)` of a 3-D NIfTI file turned to RAS, scl_slope/scl_inter applied; errors name the file."
+    nib, path = require_nibabel(), Path(path)
+    if path.name.lower().endswith(".hdr"):
+        pair = [path.with_suffix(e) for e in (".img", ".img.gz")]
+        if path.is_file() and not any(p.is_file() for p in pair):
+            raise FileNotFoundError(f"{pair[0]} is missing: the header {path.name} needs its image file {pair[0].name} beside it")
+    if not path.is_file(): raise FileNotFoundError(f"{path} does not exist")
+    try: img = nib.load(str(path))
+    except Exception as e: raise ValueError(f"{path}: cannot read NIfTI ({type(e).__name__}: {e})") from e
+    if not isinstance(img, nib.Nifti1Pair): raise ValueError(f"{path}: not a NIfTI-1/2 file ({type(img).__name__}); convert it to .nii.gz")
+    shape = tuple(int(s) for s in img.shape)
+    if not 3 <= len(shape) <= 5 or any(s != 1 for s in shape[3:]):
+        raise ValueError(f"{path}: shape {shape} is not a 3-D volume. Expected (X, Y, Z), or (X, Y, Z, 1) / (X, Y, Z, 1, 1) whose "
+                         f"trailing 1s are dropped; save each sequence (or time point) of a multi-channel file as its own 3-D file")
+    if int(img.header["qform_code"]) == 0 and int(img.header["sform_code"]) == 0:
+        raise ValueError(f"{path}: no qform and no sform (both codes 0), so its orientation is unknown and turning it to RAS "
+                         f"would be a guess; set the affine (nibabel: img.set_sform(affine, code=1)) and save it again")
+    try: a = np.asarray(img.dataobj, dtype=np.float32).reshape(shape[:3])
+    except Exception as e: raise ValueError(f"{path}: cannot read NIfTI voxels ({type(e).__name__}: {e})") from e
+    ornt = nib.orientations.io_orientation(img.affine)  # what `nibabel.as_closest_canonical` does, on the 3-D array
+    a = nib.orientations.apply_orientation(a, ornt)
+    return np.ascontiguousarray(a, dtype=np.float32), img.affine @ nib.orientations.inv_ornt_aff(ornt, shape[:3])
+
+# %% ../../nbs/05_brats.ipynb #d909e539
+def _fill_nonfinite(a: np.ndarray, # float32 volume, changed in place
+                    path: Path, # the file, for the message
+                    how: str, # one of `NONFINITE_CHOICES`
+                   ) -> int:
+    "Fill the NaN/inf voxels of `a` as `how` says (warning with `NonFiniteVoxelWarning`) and return their number; `how=\"raise\"` raises `ValueError` naming the file."
+    bad = ~np.isfinite(a)
+    n = int(bad.sum())
+    if not n: return 0
+    if how == "raise": raise ValueError(f"{path}: {n} NaN/inf voxels; fix the file, or pass nonfinite='zero' or 'min' to fill them")
+    fill = float(a[~bad].min()) if how == "min" and n < a.size else 0.0
+    a[bad] = fill
+    warnings.warn(f"{path}: {n} NaN/inf voxels set to {fill:g} (nonfinite={how!r}); nonfinite='raise' refuses such files",
+                  NonFiniteVoxelWarning, stacklevel=3)
+    return n
+
+# %% ../../nbs/05_brats.ipynb #09df0fdd
+def read_nifti(path, # a `.nii`, `.nii.gz` or `.hdr` (with its `.img`) file holding one 3-D volume
+               nonfinite: str = "zero", # NaN/inf voxels: "zero", "min" (smallest finite voxel) or "raise"
+              ) -> tuple[np.ndarray, np.ndarray, int]:
+    "`(volume float32 (X, Y, Z) in RAS, affine (4, 4) voxel -> mm, NaN/inf voxels filled)`. 4-D/5-D files with trailing 1s are squeezed. Raises `FileNotFoundError` (a `.hdr` without its `.img` names the `.img`) or `ValueError` naming the file for other shapes, no qform/sform, unreadable data or (`nonfinite=\"raise\"`) NaN/inf; warns `NonFiniteVoxelWarning` when it fills."
+    if nonfinite not in NONFINITE_CHOICES: raise ValueError(f"nonfinite must be one of {NONFINITE_CHOICES}, got {nonfinite!r}")
+    path = Path(path).expanduser()
+    a, affine = _load_ras(path)
+    return a, affine, _fill_nonfinite(a, path, nonfinite)
+
+# %% ../../nbs/05_brats.ipynb #b09fc7be
+def _few(v: np.ndarray, k: int = 8) -> str:
+    "Up to `k` values of `v` for a message, e.g. `[-1, 300]` or `[2.5, ... (12 values)]`."
+    s = ", ".join(f"{float(x):g}" for x in v[:k])
+    return f"[{s}{', ...' if len(v) > k else ''}]" + (f" ({len(v)} values)" if len(v) > k else "")
+
+# %% ../../nbs/05_brats.ipynb #14e8673e
+def check_seg_labels(seg: np.ndarray, # (X, Y, Z) labels as read (any dtype, float included)
+                     path, # the file, for the messages
+                     layout: str | Sequence[int] = "brats2021", # "brats2021", "brats2023", "auto" or an explicit label set
+                    ) -> tuple[np.ndarray, str]:
+    "`(labels uint8 (X, Y, Z), layout name)`. Raises `ValueError` naming `path` and listing the values for NaN/inf, non-integer, negative or out-of-set labels, and for `layout=\"auto\"` when both 3 and 4 occur."
+    if isinstance(layout, str) and layout not in (*SEG_LAYOUTS, "auto"):
+        raise ValueError(f"layout must be one of {(*SEG_LAYOUTS, 'auto')} or a label set, got {layout!r}")
+    s = np.asarray(seg)
+    if not np.isfinite(s).all(): raise ValueError(f"{path}: {int((~np.isfinite(s)).sum())} NaN/inf voxels in a segmentation; labels must be integers")
+    vals = np.unique(s)
+    for bad, what in ((vals[vals != np.rint(vals)], "non-integer"), (vals[vals < 0], "negative")):
+        if bad.size: raise ValueError(f"{path}: {what} segmentation labels {_few(bad)}; labels must be integers in {SEG_LAYOUTS.get(layout, layout)}")
+    if layout == "auto":
+        if 3 in vals and 4 in vals: raise ValueError(f"{path}: labels {_few(vals)} hold both 3 and 4, so the BraTS layout is ambiguous; pass layout='brats2021', 'brats2023' or the label set")
+        layout = "brats2023" if 3 in vals else "brats2021" if 4 in vals else "brats2021/2023"
+    name, allowed = (layout, SEG_LAYOUTS.get(layout, (0, 1, 2))) if isinstance(layout, str) else ("custom", tuple(int(v) for v in layout))
+    if max(allowed) > 255 or min(allowed) < 0: raise ValueError(f"layout={layout!r}: labels must lie in 0..255 to be stored as uint8")
+    out = vals[~np.isin(vals, allowed)]
+    if out.size:
+        hint = ("; 3 is enhancing tumour in BraTS 2023: pass layout='brats2023' (or 'auto') for that layout" if name == "brats2021" and 3 in out else
+                "; 4 is enhancing tumour in BraTS 2021: pass layout='brats2021' (or 'auto') for that layout" if name == "brats2023" and 4 in out else "")
+        raise ValueError(f"{path}: segmentation labels {_few(out)} are not in the {name} label set {allowed}{hint}")
+    return s.astype(np.uint8), name
 
 # %% ../../nbs/05_brats.ipynb #745b91fc
 def _normalise(x: np.ndarray, # (C, H, W, D) float32, background 0
@@ -85,36 +170,56 @@ def _normalise(x: np.ndarray, # (C, H, W, D) float32, background 0
         out[c][nz] = np.clip((x[c][nz] - lo) / max(hi - lo, 1e-6), 0, 1)
     return out
 
-# %% ../../nbs/05_brats.ipynb #89bcc23f
-def read_brats_case(case_dir, # folder holding `<case>_{t1,t1ce,t2,flair,seg}.nii.gz`
+# %% ../../nbs/05_brats.ipynb #f9482184
+def _affine_of(case_dir: Path, files: dict, affine, p: Path, aff) -> np.ndarray:
+    "The case's affine: `aff` of the first file, then checked against every other file (within 1e-3 mm); raises `ValueError` naming both files."
+    if affine is None: return aff
+    if not np.allclose(aff, affine, atol=1e-3):
+        raise ValueError(f"{p}: its voxel grid (affine, after turning to RAS) differs from that of {next(iter(files.values())).name}; "
+                         f"the sequences of {case_dir.name} are not co-registered. Resample them onto one grid first")
+    return affine
+
+# %% ../../nbs/05_brats.ipynb #5a5b5c97
+def _missing_message(case_dir: Path, m: str) -> str:
+    "What to say when the `m` file of `case_dir` is absent: the expected name, the NIfTI files that are there, and the fixes."
+    there = sorted(p.name for p in case_dir.iterdir() if p.name.lower().endswith((*_NIFTI_EXTS, ".img")))
+    return (f"{case_dir / f'{case_dir.name}_{m}.nii.gz'} is missing (no *_{m}.nii[.gz] or *_{m}.hdr in {case_dir}; it holds "
+            f"{there}). Rename a misnamed file (e.g. *_t1gd.nii.gz -> *_t1ce.nii.gz), or pass allow_missing=True to zero-fill it")
+
+# %% ../../nbs/05_brats.ipynb #0397a14b
+def read_brats_case(case_dir, # folder holding `<case>_{t1,t1ce,t2,flair,seg}.nii.gz` (or `.nii`, or `.hdr`/`.img` pairs)
                     modalities: Sequence[str] = MODALITIES, # sequences to read, in channel order
                     normalize: str | None = "zscore", # "zscore" (mean 0, std 1 in the brain), "minmax" ([0, 1]) or None (raw)
                     allow_missing: bool = False, # fill a missing sequence with zeros and list it in `.missing` instead of raising
                     seg: bool = True, # also read the segmentation (required unless `allow_missing`)
+                    layout: str | Sequence[int] = "brats2021", # segmentation labels: "brats2021" {0,1,2,4}, "brats2023" {0,1,2,3}, "auto" or a label set
+                    nonfinite: str = "zero", # NaN/inf voxels of the sequences: "zero", "min" or "raise" (see `read_nifti`)
                    ) -> BraTSCase:
-    "Read one BraTS case as a `BraTSCase` in RAS orientation. Raises `FileNotFoundError` naming a missing file, `ValueError` for unreadable files or mismatched shapes."
+    "Read one BraTS case as a `BraTSCase` in RAS orientation. Raises `FileNotFoundError` naming a missing file (and listing the folder), `ValueError` naming the file for unreadable or non-3-D files, mismatched shapes or grids, and bad labels (see `check_seg_labels`); warns `NonFiniteVoxelWarning` when it fills NaN/inf voxels."
     case_dir = Path(case_dir).expanduser()
     if not case_dir.is_dir(): raise FileNotFoundError(f"BraTS case folder {case_dir} does not exist")
     if any(m not in MODALITIES for m in modalities): raise ValueError(f"modalities must be among {MODALITIES}, got {tuple(modalities)}")
-    vols, files, missing, nans, stats, affine, shape = {}, {}, [], {}, {}, None, None
+    if nonfinite not in NONFINITE_CHOICES: raise ValueError(f"nonfinite must be one of {NONFINITE_CHOICES}, got {nonfinite!r}")
+    check_seg_labels(np.zeros(0), "layout", layout)  # no labels: only checks `layout`, before any file is read
+    vols, files, missing, nans, stats, affine, shape, lay = {}, {}, [], {}, {}, None, None, ""
     for m in list(modalities) + (["seg"] if seg else []):
         p = _case_file(case_dir, m)
         if p is None:
-            if not allow_missing: raise FileNotFoundError(f"{case_dir / f'{case_dir.name}_{m}.nii.gz'} is missing (no *_{m}.nii[.gz] in {case_dir})")
+            if not allow_missing: raise FileNotFoundError(_missing_message(case_dir, m))
             missing.append(m); continue
-        a, aff = _load_ras(p)
+        if m == "seg": (a, aff), n = _load_ras(p), 0
+        else: a, aff, n = read_nifti(p, nonfinite)
         if shape is not None and a.shape != shape: raise ValueError(f"{p}: shape {a.shape} differs from {shape} of {next(iter(files.values())).name}")
-        shape, affine, files[m] = a.shape, aff if affine is None else affine, p
-        bad = ~np.isfinite(a)
-        if bad.any(): a[bad] = 0
-        nans[m], vols[m] = int(bad.sum()), a
+        affine = _affine_of(case_dir, files, affine, p, aff)
+        shape, files[m], nans[m] = a.shape, p, n
+        if m == "seg": a, lay = check_seg_labels(a, p, layout)
+        vols[m] = a
         nz = a[a != 0]
         if m != "seg" and nz.size: stats[m] = {"min": float(nz.min()), "max": float(nz.max()), "mean": float(nz.mean()), "std": float(nz.std())}
     if shape is None: raise FileNotFoundError(f"{case_dir}: none of {list(modalities)} found")
     x = np.stack([vols.get(m, np.zeros(shape, np.float32)) for m in modalities])  # (C, H, W, D)
-    s = vols.get("seg")
-    return BraTSCase(case_dir.name, _normalise(x, normalize), None if s is None else np.rint(s).astype(np.uint8),
-                     tuple(modalities), affine, tuple(m for m in missing if m != "seg"), nans, stats, files, (x != 0).any(0))
+    return BraTSCase(case_dir.name, _normalise(x, normalize), vols.get("seg"), tuple(modalities), affine,
+                     tuple(m for m in missing if m != "seg"), nans, stats, files, (x != 0).any(0), lay)
 
 # %% ../../nbs/05_brats.ipynb #3fad26ef
 _AXES = {"axial": 2, "coronal": 1, "sagittal": 0}  # RAS axis the slices are taken along
@@ -131,8 +236,8 @@ def _display_slices(v: np.ndarray, # (..., X, Y, Z) in RAS
     return np.ascontiguousarray(v.transpose(*lead, *order))
 
 # %% ../../nbs/05_brats.ipynb #c900ae93
-class BraTSSlices(MRIDataset):
-    "2-D slices of BraTS cases as an `MRIDataset`: `uint8 (C, H, W)` images, masks `(1, H, W)` = seg > 0, label = tumour present, patient = case id."
+class BraTSSlices(TensorMRIDataset):
+    "2-D slices of BraTS cases as an `MRIDataset`: `uint8 (C, H, W)` images, masks `(1, H, W)` = seg > 0, label = tumour present, patient = case id; `.report` counts the NaN/inf voxels filled per case."
     def __init__(self,
                  case_dirs: Sequence[str | Path] | str | Path, # case folders (or one)
                  slices: str = "tumour", # "tumour", "no_tumour" or "all"
@@ -142,29 +247,31 @@ class BraTSSlices(MRIDataset):
                  min_brain: float = 0.0, # drop slices whose brain covers less than this share of the slice
                  allow_missing: bool = False, # zero-fill missing sequences (see `read_brats_case`)
                  progress: bool = True, # progress bar over cases
+                 layout: str | Sequence[int] = "brats2021", # segmentation labels (see `read_brats_case`); with "auto" all cases must agree
+                 nonfinite: str = "zero", # NaN/inf voxels: "zero", "min" or "raise" (see `read_nifti`)
                 ):
         if slices not in SLICE_CHOICES: raise ValueError(f"slices must be one of {SLICE_CHOICES}, got {slices!r}")
         if axis not in _AXES: raise ValueError(f"axis must be one of {tuple(_AXES)}, got {axis!r}")
         dirs = [case_dirs] if isinstance(case_dirs, (str, Path)) else list(case_dirs)
         if not dirs: raise ValueError("BraTSSlices needs at least one case folder")
         self.image_size, self.axis = int(image_size), axis
-        parts = [self._cut(Path(d), slices, modalities, min_brain, allow_missing)
+        parts = [self._cut(Path(d), slices, modalities, min_brain, allow_missing, layout, nonfinite)
                  for d in tqdm(dirs, desc="reading BraTS cases", disable=not progress, leave=False)]
-        self.images, self.seg = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])  # (N, C, H, W), (N, 1, H, W)
-        self.masks = (self.seg > 0).to(torch.uint8)  # (N, 1, H, W) any tumour label
+        images, self.seg = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])  # (N, C, H, W), (N, 1, H, W)
         labels = np.concatenate([p[2] for p in parts])
         self.patients = np.concatenate([np.full(len(p[2]), p[4]) for p in parts]).astype(str)
         self.slice_index = np.concatenate([p[3] for p in parts])
         self.modality_present = np.concatenate([np.tile(p[5], (len(p[2]), 1)) for p in parts]).reshape(-1, len(modalities))
         names = [f"{c}/{axis}_{k:03d}" for c, k in zip(self.patients, self.slice_index)]
         self.slices = slices
-        super().__init__(labels, names, TUMOUR_CLASSES, tuple(modalities))
+        super().__init__(images, labels, names, (self.seg > 0).to(torch.uint8), classes=TUMOUR_CLASSES, modalities=tuple(modalities))
+        self.report = self._make_report([p[6] for p in parts])
 
 # %% ../../nbs/05_brats.ipynb #f48da148
 @patch
-def _cut(self: BraTSSlices, d: Path, slices, modalities, min_brain, allow_missing):
-    "One case's chosen slices: `(images uint8 (K, C, S, S), seg labels uint8 (K, 1, S, S), labels (K,), slice numbers (K,), case id, present (C,))`."
-    case = read_brats_case(d, modalities, "minmax", allow_missing)
+def _cut(self: BraTSSlices, d: Path, slices, modalities, min_brain, allow_missing, layout="brats2021", nonfinite="zero"):
+    "One case's chosen slices: `(images uint8 (K, C, S, S), seg labels uint8 (K, 1, S, S), labels (K,), slice numbers (K,), case id, present (C,), case)`; the `BraTSCase` keeps the counts for the report."
+    case = read_brats_case(d, modalities, "minmax", allow_missing, layout=layout, nonfinite=nonfinite)
     if case.seg is None: raise FileNotFoundError(f"{d}: BraTSSlices needs the segmentation (*_seg.nii.gz)")
     x = _display_slices(case.image, self.axis)  # (C, K, h, w)
     seg = _display_slices(case.seg, self.axis)  # (K, h, w)
@@ -176,19 +283,21 @@ def _cut(self: BraTSSlices, d: Path, slices, modalities, min_brain, allow_missin
     si = torch.from_numpy(seg[k].astype(np.float32))[:, None]  # (K, 1, h, w) labels
     xi = square_resize(xi, self.image_size, "bilinear").round().clamp(0, 255).to(torch.uint8)
     si = square_resize(si, self.image_size, "nearest").to(torch.uint8)  # nearest keeps the label values
-    return xi, si, tumour[k].astype(np.int64), k.astype(np.int64), case.case_id, case.modality_present
+    case.image = case.brain = None  # the report needs only the counts; drop the volumes
+    return xi, si, tumour[k].astype(np.int64), k.astype(np.int64), case.case_id, case.modality_present, case
 
-# %% ../../nbs/05_brats.ipynb #8c0c8674
+# %% ../../nbs/05_brats.ipynb #b768b588
 @patch
-def load_image(self: BraTSSlices, i: int) -> torch.Tensor:
-    "Slice `i` as `uint8 (C, H, W)` (a view of the shared tensor: don't modify it in place)."
-    return self.images[i]
-
-# %% ../../nbs/05_brats.ipynb #8ae0cab4
-@patch
-def load_mask(self: BraTSSlices, i: int) -> torch.Tensor:
-    "Tumour mask of slice `i` as `uint8 (1, H, W)` in {0, 1} (any BraTS label)."
-    return self.masks[i]
+def _make_report(self: BraTSSlices, cases: list) -> dict:
+    "Slices, cases, the label layout, and per case the missing sequences and the NaN/inf voxels filled (for run logs). Raises `ValueError` naming two cases whose seg layouts (3 vs 4 = enhancing) differ."
+    lays = {c.layout for c in cases} - {"brats2021/2023"}
+    if len(lays) > 1:
+        first = {lay: next(c.case_id for c in cases if c.layout == lay) for lay in sorted(lays)}
+        raise ValueError(f"the cases mix segmentation layouts {first}: label 3 or 4 would mean different things; pass layout= explicitly or read them separately")
+    nan = {c.case_id: {m: n for m, n in c.nan_voxels.items() if n} for c in cases}
+    return {"n_cases": len(cases), "n_slices": len(self), "n_tumour_slices": int(self.labels.sum()),
+            "layout": lays.pop() if lays else "brats2021/2023", "missing": {c.case_id: list(c.missing) for c in cases if c.missing},
+            "nonfinite_voxels": {k: v for k, v in nan.items() if v}, "n_nonfinite_voxels": sum(sum(v.values()) for v in nan.values())}
 
 # %% ../../nbs/05_brats.ipynb #85fe538a
 def plot_brats_slice(ds: BraTSSlices, # a BraTS slice set
@@ -197,4 +306,4 @@ def plot_brats_slice(ds: BraTSSlices, # a BraTS slice set
     "The modalities of BraTS slice `i` with each segmentation label outlined in its own colour."
     if i is None: i = int(ds.masks.flatten(1).sum(1).argmax())
     return plot_modalities(ds.images[i], ds.seg[i], ds.modalities, present=ds.modality_present[i],
-                           title=f"{ds.patients[i]}, {ds.axis} slice {ds.slice_index[i]}: red necrotic, yellow oedema, cyan enhancing")
+                           title=f"{ds.patients[i]}, {ds.axis} slice {ds.slice_index[i]}: red necrotic, yellow oedema, cyan (2021) / orange (2023) enhancing")

@@ -14,18 +14,18 @@ import numpy as np
 import torch
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from tqdm.auto import tqdm
 from fastcore.basics import patch
 
-from ..core import MRIDataset
+from ..core import TensorMRIDataset
 from .folder import ImageReadError
 from .synthetic import MODALITY_TITLES
 from ..viz.plots import grey_trace, image_axes, outline_trace
 
 # %% auto #0
-__all__ = ['LGG_MODALITIES', 'TUMOUR_CLASSES', 'SLICE_CHOICES', 'read_lgg_table', 'read_lgg_slice', 'find_flair_copies',
-           'LGGSlices', 'plot_modalities', 'plot_lgg_slice']
+__all__ = ['LGG_MODALITIES', 'TUMOUR_CLASSES', 'SLICE_CHOICES', 'read_lgg_table', 'OrientationWarning', 'read_lgg_slice',
+           'find_flair_copies', 'LGGSlices', 'plot_modalities', 'plot_lgg_slice']
 
 # %% ../../nbs/04_lgg.ipynb #9d22fd8e
 LGG_MODALITIES = ("t1", "flair", "t1ce")  # channel order of the LGG .tif slices (Buda et al. 2019)
@@ -53,38 +53,70 @@ def read_lgg_table(path, # the LGG `data.csv`
     return out
 
 # %% ../../nbs/04_lgg.ipynb #d170a288
-def _open(path: Path, mode: str) -> tuple[np.ndarray, Image.Image]:
-    "Decode `path`, check its mode, and return (full-size array, Pillow image); errors name the file."
+class OrientationWarning(UserWarning):
+    "An LGG slice and its mask carry different orientation tags (TIFF tag 274); each was turned upright by its own tag, so check that they align."
+
+def _open_upright(path: Path) -> tuple[Image.Image, int, int]:
+    "`(upright Pillow image, orientation tag (1 if none), bits per sample)` of `path`; errors name the file."
     try:
         with Image.open(path) as img:
+            tag = int(img.getexif().get(274, 1) or 1)  # read before `load`: Pillow 13 applies TIFF tags while decoding
+            bits = max(np.atleast_1d(getattr(img, "tag_v2", {}).get(258, 8)).tolist())
             img.load()
-            if img.mode != mode: raise ImageReadError(f"{path}: expected a {mode} image, got mode {img.mode} {img.size}")
-            return np.asarray(img), img.copy()
+            return ImageOps.exif_transpose(img).copy(), tag, int(bits)  # a no-op where the decoder applied the tag
     except FileNotFoundError: raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-        if isinstance(e, ImageReadError): raise
         raise ImageReadError(f"{path}: cannot read image ({type(e).__name__}: {e})") from e
+
+# %% ../../nbs/04_lgg.ipynb #068d62f9
+def _binary_mask(a: np.ndarray, # a decoded mask: (H, W), or (H, W, 3|4) RGB(A)
+                 path: Path, # the mask file, for the message
+                ) -> np.ndarray:
+    "The tumour mask `(H, W)` bool: one channel (or equal RGB channels) holding {0, 255}, {0, 1} or {0, 65535}; raises `ImageReadError` naming `path` otherwise."
+    if a.ndim == 3:
+        c = a[..., :3] if a.shape[2] in (3, 4) else a[..., :1]  # alpha (RGBA, LA) is ignored
+        differ = (c != c[..., :1]).any(-1)
+        if differ.any():
+            raise ImageReadError(f"{path}: RGB mask whose channels differ at {int(differ.sum())} pixels, so which one marks tumour "
+                                 f"is a guess; save the mask as one channel (0 = background, 255 = tumour)")
+        a = c[..., 0]
+    if a.dtype == bool: return a.copy()
+    vals = np.unique(a)
+    if not any(set(vals.tolist()) <= {0, v} for v in (1, 255, 65535)):
+        raise ImageReadError(f"{path}: mask values {vals[:8].tolist()}{' ...' if len(vals) > 8 else ''} are not binary; "
+                             f"expected 0 = background and 255 (or 1) = tumour")
+    return a > 0
 
 # %% ../../nbs/04_lgg.ipynb #09a9edb9
 def _mask_path(path: Path) -> Path: return path.with_name(path.stem + "_mask" + path.suffix)
 
 # %% ../../nbs/04_lgg.ipynb #d6324894
-def read_lgg_slice(path, # an LGG slice `…_<n>.tif` (RGB: T1, FLAIR, T1-CE); its mask is `…_<n>_mask.tif` beside it
+def read_lgg_slice(path, # an LGG slice `…_<n>.tif` (8-bit RGB: T1, FLAIR, T1-CE); its mask is `…_<n>_mask.tif` beside it
                    image_size: int = 64, # output H = W in pixels
                   ) -> tuple[torch.Tensor, torch.Tensor, bool]:
-    "`(x, m, tumour)`: image `uint8 (3, H, W)`, mask `uint8 (1, H, W)` in {0, 1}, and whether the full-size mask shows tumour. Raises `FileNotFoundError` / `ImageReadError` naming the file."
+    "`(x, m, tumour)`: image `uint8 (3, H, W)`, mask `uint8 (1, H, W)` in {0, 1}, and whether the full-size mask shows tumour; both turned upright by their own orientation tags. Raises `FileNotFoundError` / `ImageReadError` naming the file (a non-8-bit-RGB image, a non-binary or RGB-disagreeing mask, upright sizes that differ); warns `OrientationWarning` if only one file is tagged."
     path, s = Path(path), int(image_size)
     mp = _mask_path(path)
     if not mp.is_file(): raise FileNotFoundError(f"{path}: its mask {mp.name} is missing")
-    a, img = _open(path, "RGB")
-    b, msk = _open(mp, "L")
-    if a.shape[:2] != b.shape: raise ImageReadError(f"{mp}: mask size {b.shape} differs from image size {a.shape[:2]}")
+    img, tag_i, bits = _open_upright(path)
+    if img.mode != "RGB" or bits != 8:
+        raise ImageReadError(f"{path}: expected an 8-bit RGB slice (T1, FLAIR, T1-CE), got mode {img.mode} at {bits} bits per sample "
+                             f"{img.size}; convert it to 8-bit RGB with a scaling you choose")
+    msk, tag_m, _ = _open_upright(mp)
+    b = _binary_mask(np.asarray(msk), mp)  # (H, W) bool at full size
+    if b.shape != (img.size[1], img.size[0]):
+        raise ImageReadError(f"{mp}: mask size {b.shape} differs from image size {(img.size[1], img.size[0])} of {path} "
+                             f"(after their orientation tags: image {tag_i}, mask {tag_m})")
+    if tag_i != tag_m:
+        warnings.warn(f"{path} has orientation tag {tag_i} and its mask {mp.name} tag {tag_m}: each was turned upright by its "
+                      f"own tag; check that they align", OrientationWarning, stacklevel=2)
+    msk = Image.fromarray(b.astype(np.uint8))
     if (img.size[0], img.size[1]) != (s, s):
         img = img.resize((s, s), Image.Resampling.BILINEAR)
         msk = msk.resize((s, s), Image.Resampling.NEAREST)
     x = torch.from_numpy(np.asarray(img).transpose(2, 0, 1).copy())  # (H, W, 3) -> (3, H, W)
-    m = torch.from_numpy((np.asarray(msk) > 0).astype(np.uint8))[None]  # (1, H, W)
-    return x, m, bool((b > 0).any())
+    m = torch.from_numpy(np.asarray(msk).copy())[None]  # (1, H, W) in {0, 1}
+    return x, m, bool(b.any())
 
 # %% ../../nbs/04_lgg.ipynb #c9517e9d
 def find_flair_copies(images: torch.Tensor | np.ndarray, # (N, C, H, W) uint8 slices, any size (a shared resize keeps equal channels equal)
@@ -132,19 +164,24 @@ def _lgg_cases(root: Path) -> list[Path]:
 
 # %% ../../nbs/04_lgg.ipynb #eaf2c728
 def _lgg_slices_of(case: Path) -> list[tuple[int, Path]]:
-    "`(slice number, file)` of the image slices in `case`, by slice number; raises `ValueError` naming an empty folder."
-    out = []
+    "`(slice number, file)` of the image slices in `case`, by slice number; raises `ValueError` naming an empty folder or a mask without its slice."
+    out, masks = [], []
     for p in case.iterdir():
-        if p.name.startswith(".") or p.stem.endswith("_mask") or p.suffix.lower() not in (".tif", ".tiff"): continue
+        if p.name.startswith(".") or p.suffix.lower() not in (".tif", ".tiff"): continue
+        if p.stem.endswith("_mask"): masks.append(p); continue
         m = _LGG_SLICE.search(p.name)
         if m is None: raise ValueError(f"{p}: no slice number in the file name (expected <folder>_<n>.tif)")
         out.append((int(m.group(1)), p))
+    names = {p.name for _, p in out}
+    for p in sorted(masks):
+        if p.name.replace("_mask", "", 1) not in names and p.stem[:-5] + p.suffix not in names:
+            raise ValueError(f"{p}: mask without its slice {p.stem[:-5] + p.suffix}; restore the slice or remove the mask")
     if not out: raise ValueError(f"{case}: patient folder holds no .tif slices")
     return sorted(out, key=lambda t: t[0])
 
 # %% ../../nbs/04_lgg.ipynb #976d7b83
-class LGGSlices(MRIDataset):
-    "TCGA-LGG slices (Buda et al. 2019) as an `MRIDataset`: `uint8 (C, H, W)` images, masks `(1, H, W)`, label = tumour present, and patient, site, slice and grade per slice."
+class LGGSlices(TensorMRIDataset):
+    "TCGA-LGG slices (Buda et al. 2019) as an `MRIDataset` (a `TensorMRIDataset`): `uint8 (C, H, W)` images, masks `(1, H, W)`, label = tumour present, and patient, site, slice and grade per slice."
     def __init__(self,
                  root: str | Path, # the `kaggle_3m` folder (or the folder above it)
                  image_size: int = 64, # output H = W in pixels (the files are 256)
@@ -212,7 +249,6 @@ def _build(self: LGGSlices, rows, mods, slices, missing, copy_threshold):
     X = X[keep][:, ch].clone()  # (N, C, H, W)
     self.modality_present = present[keep][:, ch]  # (N, C)
     if missing == "zero": X[torch.from_numpy(~self.modality_present)] = 0
-    self.images, self.masks = X, torch.stack([rows[i][4] for i in keep])  # (N, C, H, W), (N, 1, H, W)
     grades = read_lgg_table(self.root / "data.csv")
     self.patients = patients[keep]
     self.site_names = np.array([case_m[i]["inst"] for i in keep])
@@ -223,7 +259,8 @@ def _build(self: LGGSlices, rows, mods, slices, missing, copy_threshold):
     names = [f.relative_to(self.root).as_posix() for f in self.files]
     sites = [self.institutions.index(s) for s in self.site_names]
     self.slices = slices
-    MRIDataset.__init__(self, tumour[keep].astype(np.int64), names, TUMOUR_CLASSES, mods, sites)
+    masks = torch.stack([rows[i][4] for i in keep])  # (N, 1, H, W)
+    TensorMRIDataset.__init__(self, X, tumour[keep].astype(np.int64), names, masks, classes=TUMOUR_CLASSES, modalities=mods, sites=sites)
 
 # %% ../../nbs/04_lgg.ipynb #1b1e4576
 @patch
@@ -234,18 +271,6 @@ def _make_report(self: LGGSlices, skipped, seconds):
     return {"root": str(self.root), "image_size": self.image_size, "n_slices": len(self), "n_patients": len(set(self.patients)),
             "n_tumour_slices": int(self.labels.sum()), "per_site": per_site,
             "flair_copies": {p: list(m) for p, m in self.flair_copies.items()}, "skipped": skipped, "seconds": round(seconds, 2)}
-
-# %% ../../nbs/04_lgg.ipynb #3775915a
-@patch
-def load_image(self: LGGSlices, i: int) -> torch.Tensor:
-    "Slice `i` as `uint8 (C, H, W)` (a view of the shared tensor: don't modify it in place)."
-    return self.images[i]
-
-# %% ../../nbs/04_lgg.ipynb #cf0754cc
-@patch
-def load_mask(self: LGGSlices, i: int) -> torch.Tensor:
-    "Mask of slice `i` as `uint8 (1, H, W)` in {0, 1}."
-    return self.masks[i]
 
 # %% ../../nbs/04_lgg.ipynb #aaace8ef
 _SEG_COLOURS = {1: "red", 2: "yellow", 3: "orange", 4: "cyan"}  # BraTS: 1 necrotic core, 2 oedema, 4 enhancing (3 in BraTS 2023)
