@@ -103,7 +103,7 @@ def test_errors_name_the_file(tmp_path):
     h, _ = make_dicom_fixture(tmp_path / "h")
     victim = _by_z(h)[2]
     d = pydicom.dcmread(victim); d.PhotometricInterpretation = "RGB"; d.save_as(victim)
-    with pytest.raises(ImageReadError, match=rf"{victim.name}: PhotometricInterpretation 'RGB'"):
+    with pytest.raises(ImageReadError, match=rf"{victim.name}: colour image \(PhotometricInterpretation 'RGB'"):
         read_dicom_series(h)
 
     with pytest.raises(FileNotFoundError, match="nowhere"):
