@@ -73,7 +73,7 @@ def _header(path: Path):
     except (EOFError, OSError, ValueError, AttributeError) as e:
         raise ImageReadError(f"{path}: not a readable DICOM file ({type(e).__name__}: {e})") from e
 
-# %% ../../nbs/06_dicom.ipynb #8a8d4714
+# %% ../../nbs/06_dicom.ipynb #ee01f5b0
 def _scan(src, skip_bad: bool = False) -> tuple[list, list, list]:
     "`(images, set_aside, bad)`: `(path, header)` of each image file, `(path, reason)` of each non-image object (SEG, RTSTRUCT, SR, PR, DICOMDIR, ...) and, with `skip_bad`, of each unreadable file. Raises `ImageReadError` naming an unreadable file, or a non-image file named directly."
     named = not (isinstance(src, (str, Path)) and Path(src).expanduser().is_dir())
@@ -340,19 +340,19 @@ class DicomSlices(MRIDataset):
 
     def load_image(self, i: int) -> torch.Tensor: return self.images[i]
 
-# %% ../../nbs/06_dicom.ipynb #54122cbd
+# %% ../../nbs/06_dicom.ipynb #ae359562
 def _left_out(folder: int, d: Path, p: Path | None, reason: str) -> dict:
     "A report entry: folder index, file name and reason, with the folder's path (often a patient's name) taken out."
     root = str(Path(d).expanduser())
     return {"folder": folder, "file": None if p is None else p.name,
             "reason": reason.replace(root + "/", "").replace(root, f"folder {folder}")}
 
-# %% ../../nbs/06_dicom.ipynb #024e88f6
+# %% ../../nbs/06_dicom.ipynb #7f2a36ff
 @patch
 def _read_folder(self: DicomSlices, i: int, d, series_uid, tags, skip_bad: bool):
     "The `(series, patient key)` of folder `i`, or `None` when `skip_bad` left it out; set-aside and skipped files go to `.report`."
     images, aside, bad = _scan(d, skip_bad)
-    self.report["set_aside"] += [_left_out(i, d, p, w) for p, w in aside]
+    self.report["set_aside"] += [_left_out(i, d, p, f"{p}: {w}") for p, w in aside]
     self.report["skipped"] += [_left_out(i, d, p, w) for p, w in bad]
     groups = _by_series(images)
     if skip_bad and series_uid is None and len(groups) > 1:  # drop the series whose headers already say they can't be read
@@ -369,7 +369,7 @@ def _read_folder(self: DicomSlices, i: int, d, series_uid, tags, skip_bad: bool)
         self.report["skipped"].append(_left_out(i, d, at, str(e)))
         return None
 
-# %% ../../nbs/06_dicom.ipynb #140824a4
+# %% ../../nbs/06_dicom.ipynb #788e3cb8
 @patch
 def _report_left_out(self: DicomSlices, n_folders: int, n_read: int):
     "Warn (`DicomSkipWarning`) about what `.report` lists; `ValueError` if no folder gave a series."
