@@ -316,6 +316,7 @@ class DicomSlices(MRIDataset):
         if not dirs: raise ValueError("DicomSlices needs at least one folder")
         for name, v in (("labels", labels), ("series_uids", series_uids), ("patients", patients)):
             if v is not None and len(v) != len(dirs): raise ValueError(f"{name} has {len(v)} entries but there are {len(dirs)} folders")
+        if any(t not in SAFE_TAGS for t in tags): raise ValueError(f"tags {list(tags)} must be a subset of SAFE_TAGS: {SAFE_TAGS}")
         self.image_size, self.percentiles = int(image_size), tuple(percentiles)
         imgs, keys, self.metadata, self.spacing = [], {}, [], []
         sidx, zidx, lab, pat = [], [], [], []
@@ -340,11 +341,11 @@ class DicomSlices(MRIDataset):
 
     def load_image(self, i: int) -> torch.Tensor: return self.images[i]
 
-# %% ../../nbs/06_dicom.ipynb #ae359562
+# %% ../../nbs/06_dicom.ipynb #4a4f88e5
 def _left_out(folder: int, d: Path, p: Path | None, reason: str) -> dict:
     "A report entry: folder index, file name and reason, with the folder's path (often a patient's name) taken out."
     root = str(Path(d).expanduser())
-    return {"folder": folder, "file": None if p is None else p.name,
+    return {"folder": folder, "file": None if p is None else p.name, "path": f"folder {folder}" + ("" if p is None else f"/{p.name}"),
             "reason": reason.replace(root + "/", "").replace(root, f"folder {folder}")}
 
 # %% ../../nbs/06_dicom.ipynb #7f2a36ff
