@@ -7,7 +7,7 @@ a careful user expects.
   `.report` with a reason matching `match`, the good series still loads whole, and reading that one file raises
   naming it.
 """
-import os
+import gzip
 import re
 import shutil
 import warnings
@@ -46,9 +46,41 @@ def copy_in(name: str, folder: Path, as_name: str | None = None) -> Path:
     return dst
 
 
+NIB_DATA = Path(__import__("nibabel").__file__).parent / "nicom" / "tests" / "data"  # real Siemens/Philips files nibabel ships
+
+
+def nib(name: str, folder: Path, as_name: str | None = None) -> Path:
+    "Copy nibabel's test file `name` (gunzipped if `.gz`) into `folder`; returns the copy."
+    src = NIB_DATA / name
+    if not src.is_file(): pytest.skip(f"nibabel test file {name} not installed")
+    folder.mkdir(parents=True, exist_ok=True)
+    dst = folder / (as_name or name.removesuffix(".gz"))
+    dst.write_bytes(gzip.decompress(src.read_bytes()) if name.endswith(".gz") else src.read_bytes())
+    return dst
+
+
+def modality_lut_by_hand(p: Path) -> np.ndarray:
+    "Stored values x slope + intercept, computed here without pydicom's LUT helper."
+    d = pydicom.dcmread(p)
+    return (d.pixel_array * float(d.get("RescaleSlope", 1)) + float(d.get("RescaleIntercept", 0))).astype(np.float32)
+
+
+def mosaic_csa_only(t):
+    "nibabel's real MOSAIC with MOSAIC taken out of ImageType and the (0019,100A) count deleted: only the CSA header says it."
+    p = nib("0.dcm", t, "mosaic.dcm")
+    d = pydicom.dcmread(p); d.ImageType = ["ORIGINAL", "PRIMARY", "DIFFUSION", "NONE", "ND"]; del d[0x0019, 0x100A]; d.save_as(p)
+    return p
+
+
 def mr_small() -> np.ndarray:
     "MR_small.dcm's values (it has no rescale): the truth its re-encoded twins must match."
     return pydicom.dcmread(shipped("MR_small.dcm")).pixel_array.astype(np.float32)
+
+
+def decodes_nib(name: str) -> bool:
+    "Whether this environment decodes nibabel's test file `name`."
+    try: pydicom.dcmread(NIB_DATA / name).pixel_array; return True
+    except Exception: return False
 
 
 def decodes(name: str) -> bool:
@@ -234,6 +266,12 @@ CASES = [
          equals_mr_small if j2k else None, match=None if j2k else HINT, note="JPEG 2000 lossless: Pillow with openjpeg decodes it"),
     Case("ct-small-rescale", "dicom", lambda t: copy_in("CT_small.dcm", t), "ok", CT_RESCALE, note="intercept -1024 applied"),
     Case("mr-small-as-shuffled-series", "dicom", mr_small_series, "ok", check_mr_small_series, note="sorted by position, not name"),
+    Case("nib-decimal-rescale", "dicom", lambda t: nib("decimal_rescale.dcm", t), "ok",
+         lambda s, p: np.testing.assert_array_equal(s.image[0], modality_lut_by_hand(p)), note="slope 2, intercept -4096"),
+    Case("nib-siemens-csa-not-mosaic", "dicom", lambda t: nib("slicethickness_empty_string.dcm", t),
+         "ok" if decodes_nib("slicethickness_empty_string.dcm") else "refused",
+         (lambda s, p: np.testing.assert_array_equal(s.image[0], modality_lut_by_hand(p))) if decodes_nib("slicethickness_empty_string.dcm") else None,
+         match=None if decodes_nib("slicethickness_empty_string.dcm") else HINT, note="a CSA header alone does not make a mosaic"),
     # --- crafted series, read correctly ---
     Case("shuffled-axial", "dicom", lambda t: fixture(t, seed=1), "ok", equals_fixture(), note="file order != slice order"),
     Case("shuffled-sagittal", "dicom", lambda t: fixture(t, orientation="sagittal", seed=2), "ok", check_sagittal),
@@ -271,6 +309,11 @@ CASES = [
                                                    SamplesPerPixel=3, Columns=5), "refused", match="colour image"),
     Case("mosaic-imagetype", "dicom", lambda t: crafted(t / "mosaic.dcm", ImageType=["ORIGINAL", "PRIMARY", "M", "ND", "MOSAIC"]),
          "refused", match="Siemens MOSAIC.*dcm2niix"),
+    Case("nib-siemens-mosaic", "dicom", lambda t: nib("0.dcm", t), "refused", match=r"Siemens MOSAIC \(several slices tiled"),
+    Case("nib-siemens-dwi-mosaic", "dicom", lambda t: nib("siemens_dwi_1000.dcm.gz", t), "refused", match="Siemens MOSAIC"),
+    Case("nib-mosaic-csa-only", "dicom", mosaic_csa_only, "refused", match="Siemens MOSAIC", note="found via NumberOfImagesInMosaic = 48"),
+    Case("nib-philips-enhanced-multiframe", "dicom", lambda t: nib("philips_mprage.dcm.gz", t), "refused",
+         match=r"multi-frame file \(176 frames\)", note="Enhanced MR: per-frame positions not read; split it first"),
     Case("multi-frame", "dicom", lambda t: crafted(t / "mf.dcm", np.zeros((3, 6, 5), np.uint16)), "refused", match=r"multi-frame file \(3 frames\)"),
     Case("jpeg-ls-no-decoder", "dicom", lambda t: copy_in("MR_small_jpeg_ls_lossless.dcm", t), "ok" if jls else "refused",
          equals_mr_small if jls else None, match=None if jls else "JPEG-LS Lossless Image Compression .*" + HINT),
@@ -291,6 +334,7 @@ CASES = [
     Case("mosaic-slice-in-series", "dicom", odd_slice(ImageType=["ORIGINAL", "PRIMARY", "MOSAIC"]), "skipped", match="Siemens MOSAIC"),
     Case("jpeg-ls-series", "dicom", lambda t: copy_in("MR_small_jpeg_ls_lossless.dcm", t / "jls"), "ok" if jls else "skipped",
          equals_mr_small if jls else None, match=None if jls else "JPEG-LS Lossless.*" + HINT),
+    Case("mosaic-real-in-folder", "dicom", lambda t: nib("1.dcm", t / "mosaic"), "skipped", match="Siemens MOSAIC"),
     Case("truncated-in-folder", "dicom", lambda t: copy_in("MR_truncated.dcm", t / "trunc"), "skipped", match="cannot decode pixel data"),
     Case("text-in-folder", "dicom", lambda t: with_neighbour(write=lambda p: p.write_text("notes"), name="notes.txt")(t) / "notes.txt",
          "skipped", match="not a readable DICOM file"),
