@@ -267,6 +267,8 @@ def _read_items(items, # (path, header) pairs of one series
     "The series and a patient key (PatientID, else PatientName, else None) that callers may compare but must not store."
     bad = [t for t in tags if t not in SAFE_TAGS]
     if bad: raise ValueError(f"tags {bad} are not in SAFE_TAGS; only these may be copied: {SAFE_TAGS}")
+    odd = next(((p, w) for p, h in items if (w := unreadable_image(h))), None)  # from the headers, before decoding anything
+    if odd: raise ImageReadError(f"{odd[0]}: {odd[1]}")
     items, spacing, affine, iop, sorted_by = _geometry(items)
     h0 = items[0][1]
     shape = (int(h0.Rows), int(h0.Columns)) if "Rows" in h0 else None
