@@ -7,9 +7,11 @@ import pytest
 import torch
 
 pydicom = pytest.importorskip("pydicom")
+import pydicom.data
 
 from brainssl.core import make_loader, save_json
 from brainssl.data.dicom import SAFE_TAGS, DicomSlices, list_dicom_series, plot_dicom_series, read_dicom_series
+from brainssl.data.dicom_screen import DicomSkipWarning
 from brainssl.data.folder import ImageReadError
 from brainssl.data.splits import patient_overlap, patient_split
 from brainssl.testing import FIXTURE_PHI, find_phi, make_dicom_fixture
@@ -103,7 +105,7 @@ def test_errors_name_the_file(tmp_path):
     h, _ = make_dicom_fixture(tmp_path / "h")
     victim = _by_z(h)[2]
     d = pydicom.dcmread(victim); d.PhotometricInterpretation = "RGB"; d.save_as(victim)
-    with pytest.raises(ImageReadError, match=rf"{victim.name}: PhotometricInterpretation 'RGB'"):
+    with pytest.raises(ImageReadError, match=rf"{victim.name}: colour image \(PhotometricInterpretation 'RGB'"):
         read_dicom_series(h)
 
     with pytest.raises(FileNotFoundError, match="nowhere"):
@@ -155,6 +157,15 @@ def test_nothing_identifying_leaks(tmp_path):
     assert find_phi(s, secrets) == [] and find_phi(repr(s), secrets) == [] and find_phi(s.to_dict(), secrets) == []
     ds = DicomSlices([a, b, c], image_size=16, labels=[1, 1, 0], progress=False)
     assert find_phi(ds, secrets) == [] and find_phi(repr(ds), secrets) == []
+    # objects set aside and files skipped are reported by folder index and file name, never by the patient-named path
+    seg = b / "seg.dcm"; seg.write_bytes(open(pydicom.data.get_testdata_file("liver_1frame.dcm"), "rb").read())
+    (c / "notes.txt").write_text("ROE^RICHARD's notes")
+    with pytest.warns(DicomSkipWarning):
+        ds_odd = DicomSlices([a, b, c], image_size=16, skip_bad=True, progress=False)
+    assert [(e["folder"], e["file"]) for e in ds_odd.report["set_aside"]] == [(1, "seg.dcm")]
+    assert [(e["folder"], e["file"]) for e in ds_odd.report["skipped"]] == [(2, "notes.txt")]
+    assert len(ds_odd) == len(ds) and find_phi(ds_odd, secrets) == [] and find_phi(ds_odd.report, secrets) == []
+    seg.unlink(); (c / "notes.txt").unlink()
     assert all(n.startswith("s00") and "/z" in n for n in ds.names)
     out = tmp_path / "outputs"
     written = [s.save_json(out / "series.json"),

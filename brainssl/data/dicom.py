@@ -14,11 +14,13 @@ from typing import Sequence
 import numpy as np
 import torch
 import plotly.graph_objects as go
+from fastcore.basics import patch
 from tqdm.auto import tqdm
 
 from ..core import CLASSES, MRIDataset, save_json
 from .folder import ImageReadError, square_resize
 from .lgg import plot_modalities
+from .dicom_screen import DicomGeometryWarning, DicomSkipWarning, decoder_hint, not_an_image, unreadable_image
 
 # %% auto #0
 __all__ = ['SAFE_TAGS', 'require_pydicom', 'list_dicom_series', 'DicomSeries', 'read_dicom_series', 'DicomSlices',
@@ -42,12 +44,12 @@ SAFE_TAGS = ("Modality", "SeriesDescription", "SeriesNumber", "Manufacturer", "M
 
 # %% ../../nbs/06_dicom.ipynb #0857fb7a
 def _dicom_files(src) -> list[Path]:
-    "The candidate files of `src` (a folder, one file, or a list of files), sorted by name; hidden files and DICOMDIR skipped."
+    "The candidate files of `src` (a folder, one file, or a list of files), sorted by name; hidden files skipped."
     if isinstance(src, (str, Path)):
         p = Path(src).expanduser()
         if p.is_file(): return [p]
         if not p.is_dir(): raise FileNotFoundError(f"DICOM source {p} does not exist")
-        files = sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith(".") and f.name.upper() != "DICOMDIR")
+        files = sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith("."))
         if not files: raise FileNotFoundError(f"{p}: folder holds no files")
         return files
     files = [Path(f).expanduser() for f in src]
@@ -58,11 +60,34 @@ def _dicom_files(src) -> list[Path]:
 
 # %% ../../nbs/06_dicom.ipynb #e1e2ad05
 def _header(path: Path):
-    "The header of `path` (no pixels); `ImageReadError` naming the file if it is not DICOM."
+    "The header of `path` (no pixels), also of a DICOM file without the 128-byte preamble; `ImageReadError` naming the file if it is empty or not DICOM."
     pydicom = require_pydicom()
+    if path.stat().st_size == 0: raise ImageReadError(f"{path}: empty file (0 bytes), not a readable DICOM file")
     try: return pydicom.dcmread(path, stop_before_pixels=True)
-    except (pydicom.errors.InvalidDicomError, EOFError, OSError, ValueError, AttributeError) as e:
+    except pydicom.errors.InvalidDicomError as e:
+        try:  # no preamble / file meta, as older exports write; pydicom's guesses about a non-DICOM file are not news
+            with warnings.catch_warnings(): warnings.simplefilter("ignore"); h = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+        except Exception: h = None
+        if h is not None and "SOPClassUID" in h: return h
         raise ImageReadError(f"{path}: not a readable DICOM file ({type(e).__name__}: {e})") from e
+    except (EOFError, OSError, ValueError, AttributeError) as e:
+        raise ImageReadError(f"{path}: not a readable DICOM file ({type(e).__name__}: {e})") from e
+
+# %% ../../nbs/06_dicom.ipynb #ee01f5b0
+def _scan(src, skip_bad: bool = False) -> tuple[list, list, list]:
+    "`(images, set_aside, bad)`: `(path, header)` of each image file, `(path, reason)` of each non-image object (SEG, RTSTRUCT, SR, PR, DICOMDIR, ...) and, with `skip_bad`, of each unreadable file. Raises `ImageReadError` naming an unreadable file, or a non-image file named directly."
+    named = not (isinstance(src, (str, Path)) and Path(src).expanduser().is_dir())
+    images, aside, bad = [], [], []
+    for p in _dicom_files(src):
+        try: h = None if p.name.upper() == "DICOMDIR" and not named else _header(p)
+        except ImageReadError as e:
+            if not skip_bad: raise
+            bad.append((p, str(e))); continue
+        why = "a DICOMDIR (directory index), not an image slice" if h is None else not_an_image(h)
+        if why is None: images.append((p, h))
+        elif named: raise ImageReadError(f"{p}: {why}; brainssl reads image slices only")
+        else: aside.append((p, why))
+    return images, aside, bad
 
 # %% ../../nbs/06_dicom.ipynb #54c834f9
 def _value(v):
@@ -129,6 +154,9 @@ def _geometry(items: list, # (path, header) pairs of one series
         order, sorted_by = np.argsort(pos, kind="stable"), "position"
         key = pos[order]
     elif all("InstanceNumber" in h and h.InstanceNumber is not None for h in hs):
+        n_pos = sum("ImagePositionPatient" in h for h in hs)
+        if n_pos: warnings.warn(f"{items[0][0].parent}: only {n_pos} of {len(hs)} files have ImagePositionPatient and "
+                                f"ImageOrientationPatient; slices sorted by InstanceNumber", DicomGeometryWarning)
         iop, normal = None, None
         key = np.array([float(h.InstanceNumber) for h in hs])
         order, sorted_by = np.argsort(key, kind="stable"), "instance_number"
@@ -154,7 +182,7 @@ def _spacing_affine(items, key, sorted_by, rs, cs, iop):
         ds_ = float(np.median(gaps))
         if gaps.max() - gaps.min() > 0.01 * ds_ + 1e-3:
             warnings.warn(f"{items[0][0].parent}: uneven slice spacing ({gaps.min():g} to {gaps.max():g} mm): a missing slice? "
-                          f"the spacing and the affine use the median {ds_:g} mm")
+                          f"the spacing and the affine use the median {ds_:g} mm", DicomGeometryWarning)
     else: ds_ = float(getattr(h0, "SpacingBetweenSlices", None) or getattr(h0, "SliceThickness", None) or 1.0)
     A = np.eye(4)
     if iop is None: A[:3, :3] = np.diag([ds_, rs, cs])
@@ -174,25 +202,24 @@ def _stored_range(h) -> np.ndarray:
 
 # %% ../../nbs/06_dicom.ipynb #89a2d000
 def _pixels(path: Path, shape: tuple[int, int] | None) -> np.ndarray:
-    "Slice `path` as `float32 (H, W)` in scanner units, MONOCHROME1 inverted; `ImageReadError` naming the file for anything else."
+    "Slice `path` as `float32 (H, W)` in scanner units, MONOCHROME1 inverted; `ImageReadError` naming the file and why for anything else."
     pydicom = require_pydicom()
     from pydicom.pixels import apply_modality_lut
     try: ds = pydicom.dcmread(path)
     except Exception as e: raise ImageReadError(f"{path}: cannot read DICOM ({type(e).__name__}: {e})") from e
     if not any(t in ds for t in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
         raise ImageReadError(f"{path}: has no pixel data (a report, structured report or presentation state?)")
-    pi = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2"))
-    if pi not in ("MONOCHROME1", "MONOCHROME2") or int(getattr(ds, "SamplesPerPixel", 1)) != 1:
-        raise ImageReadError(f"{path}: PhotometricInterpretation {pi!r} with {getattr(ds, 'SamplesPerPixel', 1)} samples per pixel; only greyscale MONOCHROME1/2 is supported")
-    if int(getattr(ds, "NumberOfFrames", 1) or 1) != 1:
-        raise ImageReadError(f"{path}: multi-frame file ({ds.NumberOfFrames} frames); only one slice per file is supported")
+    why = unreadable_image(ds)  # colour, MOSAIC, multi-frame, no decoder for its compression
+    if why: raise ImageReadError(f"{path}: {why}")
     if shape is not None and (int(ds.Rows), int(ds.Columns)) != shape:
         raise ImageReadError(f"{path}: slice size {(int(ds.Rows), int(ds.Columns))} differs from the series' {shape}")
     try: a = ds.pixel_array
     except Exception as e:
-        raise ImageReadError(f"{path}: cannot decode pixel data ({type(e).__name__}: {e}); compressed files may need "
-                             f"pylibjpeg or gdcm") from e
+        hint = decoder_hint(ds)
+        raise ImageReadError(f"{path}: cannot decode pixel data ({type(e).__name__}: {str(e)[:200]})"
+                             + (f"; compressed with {hint}" if hint else "")) from e
     y = np.asarray(apply_modality_lut(a, ds), dtype=np.float64)
+    pi = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2"))
     if pi == "MONOCHROME1":
         ends = np.asarray(apply_modality_lut(_stored_range(ds), ds), dtype=np.float64)
         y = ends.min() + ends.max() - y
@@ -235,11 +262,13 @@ class DicomSeries:
                 f"photometric={self.photometric!r}, modality={m.get('Modality')!r}, description={m.get('SeriesDescription')!r})")
 
 # %% ../../nbs/06_dicom.ipynb #8e950409
-def _read(src, series_uid, tags, progress=False) -> tuple[DicomSeries, str | None]:
+def _read_items(items, # (path, header) pairs of one series
+                tags, progress=False) -> tuple[DicomSeries, str | None]:
     "The series and a patient key (PatientID, else PatientName, else None) that callers may compare but must not store."
     bad = [t for t in tags if t not in SAFE_TAGS]
     if bad: raise ValueError(f"tags {bad} are not in SAFE_TAGS; only these may be copied: {SAFE_TAGS}")
-    items = _pick(_by_series([(p, _header(p)) for p in _dicom_files(src)]), series_uid, src)
+    odd = next(((p, w) for p, h in items if (w := unreadable_image(h))), None)  # from the headers, before decoding anything
+    if odd: raise ImageReadError(f"{odd[0]}: {odd[1]}")
     items, spacing, affine, iop, sorted_by = _geometry(items)
     h0 = items[0][1]
     shape = (int(h0.Rows), int(h0.Columns)) if "Rows" in h0 else None
@@ -256,8 +285,11 @@ def read_dicom_series(src, # a folder of one series' files, one file, or a list 
                       tags: Sequence[str] = SAFE_TAGS, # which whitelisted tags to keep; must be a subset of `SAFE_TAGS`
                       progress: bool = False, # progress bar over the files
                      ) -> DicomSeries:
-    "Read one DICOM series as a `DicomSeries`: `float32 (D, H, W)` in scanner units, sorted along the slice normal, MONOCHROME1 inverted. Raises `ImageReadError` naming a non-DICOM, pixel-less, colour, multi-frame or wrongly sized file, and `ValueError` for several series, unknown order or duplicate positions."
-    return _read(src, series_uid, tuple(tags), progress)[0]
+    "Read one DICOM series as a `DicomSeries`: `float32 (D, H, W)` in scanner units, sorted along the slice normal, MONOCHROME1 inverted. In a folder, non-image objects (SEG, RTSTRUCT, SR, PR, DICOMDIR) are set aside with a `DicomSkipWarning`. Raises `ImageReadError` naming a non-DICOM, empty, pixel-less, colour, MOSAIC, multi-frame, undecodable or wrongly sized file (or a non-image file named directly), and `ValueError` for several series, unknown order or duplicate positions."
+    items, aside, _ = _scan(src)
+    if aside: warnings.warn(f"{src}: set aside {len(aside)} non-image file(s): " + "; ".join(f"{p.name}: {w}" for p, w in aside), DicomSkipWarning)
+    if not items: raise ImageReadError(f"{src}: holds no image slices (set aside: {', '.join(p.name for p, _ in aside)})")
+    return _read_items(_pick(_by_series(items), series_uid, src), tuple(tags), progress)[0]
 
 # %% ../../nbs/06_dicom.ipynb #4add81b3
 def _to_uint8(v: np.ndarray, # (D, H, W) float32 scanner values
@@ -269,7 +301,7 @@ def _to_uint8(v: np.ndarray, # (D, H, W) float32 scanner values
 
 # %% ../../nbs/06_dicom.ipynb #813428a2
 class DicomSlices(MRIDataset):
-    "2-D slices of DICOM series as an `MRIDataset`: `uint8 (1, H, W)` images, anonymous names `s<series>/z<slice>` and anonymous patient ids."
+    "2-D slices of DICOM series as an `MRIDataset`: `uint8 (1, H, W)` images, anonymous names `s<series>/z<slice>`, anonymous patient ids, and `.report` of what was set aside or skipped. Raises `ImageReadError`/`ValueError` naming the file at fault unless `skip_bad`."
     def __init__(self,
                  folders: Sequence[str | Path] | str | Path, # one series per folder (or one folder)
                  image_size: int = 64, # output H = W in pixels
@@ -279,17 +311,22 @@ class DicomSlices(MRIDataset):
                  patients: Sequence[str] | None = None, # your own pseudonym per folder; default: anonymous ids grouped by PatientID
                  percentiles: tuple[float, float] = (0.5, 99.5), # per-series window mapped to 0..255
                  tags: Sequence[str] = SAFE_TAGS, # whitelisted tags kept per series in `.metadata`
+                 skip_bad: bool = False, # leave out unreadable files and series, listed in `.report["skipped"]`, instead of raising
                  progress: bool = True, # progress bar over folders
                 ):
         dirs = [folders] if isinstance(folders, (str, Path)) else list(folders)
         if not dirs: raise ValueError("DicomSlices needs at least one folder")
         for name, v in (("labels", labels), ("series_uids", series_uids), ("patients", patients)):
             if v is not None and len(v) != len(dirs): raise ValueError(f"{name} has {len(v)} entries but there are {len(dirs)} folders")
+        if any(t not in SAFE_TAGS for t in tags): raise ValueError(f"tags {list(tags)} must be a subset of SAFE_TAGS: {SAFE_TAGS}")
         self.image_size, self.percentiles = int(image_size), tuple(percentiles)
         imgs, keys, self.metadata, self.spacing = [], {}, [], []
         sidx, zidx, lab, pat = [], [], [], []
+        self.report = {"set_aside": [], "skipped": []}
         for i, d in enumerate(tqdm(dirs, desc="reading DICOM series", disable=not progress, leave=False)):
-            s, key = _read(d, None if series_uids is None else series_uids[i], tuple(tags))
+            got = self._read_folder(i, d, None if series_uids is None else series_uids[i], tuple(tags), skip_bad)
+            if got is None: continue
+            s, key = got
             x = torch.from_numpy(_to_uint8(s.image, self.percentiles))[:, None]  # (D, 1, h, w)
             imgs.append(square_resize(x, self.image_size, "bilinear").round().clamp(0, 255).to(torch.uint8))
             self.metadata.append(s.metadata); self.spacing.append(s.spacing)
@@ -298,12 +335,55 @@ class DicomSlices(MRIDataset):
             sidx += [i] * D; zidx += list(range(D)); pat += [str(anon)] * D
             lab += [-1 if labels is None else int(labels[i])] * D
         del keys  # the PatientID -> anonymous id map is not kept
+        self._report_left_out(len(dirs), len(imgs))
         self.images = torch.cat(imgs)  # (N, 1, S, S)
         self.series_index, self.slice_index = np.asarray(sidx, dtype=np.int64), np.asarray(zidx, dtype=np.int64)
         self.patients = np.asarray(pat).astype(str)
         super().__init__(lab, [f"s{i:03d}/z{k:03d}" for i, k in zip(sidx, zidx)], classes, ("mri",))
 
     def load_image(self, i: int) -> torch.Tensor: return self.images[i]
+
+# %% ../../nbs/06_dicom.ipynb #4a4f88e5
+def _left_out(folder: int, d: Path, p: Path | None, reason: str) -> dict:
+    "A report entry: folder index, file name and reason, with the folder's path (often a patient's name) taken out."
+    root = str(Path(d).expanduser())
+    return {"folder": folder, "file": None if p is None else p.name, "path": f"folder {folder}" + ("" if p is None else f"/{p.name}"),
+            "reason": reason.replace(root + "/", "").replace(root, f"folder {folder}")}
+
+# %% ../../nbs/06_dicom.ipynb #7f2a36ff
+@patch
+def _read_folder(self: DicomSlices, i: int, d, series_uid, tags, skip_bad: bool):
+    "The `(series, patient key)` of folder `i`, or `None` when `skip_bad` left it out; set-aside and skipped files go to `.report`."
+    images, aside, bad = _scan(d, skip_bad)
+    self.report["set_aside"] += [_left_out(i, d, p, f"{p}: {w}") for p, w in aside]
+    self.report["skipped"] += [_left_out(i, d, p, w) for p, w in bad]
+    groups = _by_series(images)
+    if skip_bad and series_uid is None and len(groups) > 1:  # drop the series whose headers already say they can't be read
+        for u, its in list(groups.items()):
+            why = next(((p, w) for p, h in its if (w := unreadable_image(h))), None)
+            if why: self.report["skipped"].append(_left_out(i, d, why[0], f"{why[0]}: {why[1]}")); del groups[u]
+    try:
+        if not groups: raise ValueError(f"{d}: holds no image series (set aside {len(aside)}, unreadable {len(bad)})")
+        items = _pick(groups, series_uid, d)
+        return _read_items(items, tags)
+    except (ImageReadError, ValueError) as e:
+        if not skip_bad: raise
+        at = next((p for p, _ in images if str(p) in str(e)), None)
+        self.report["skipped"].append(_left_out(i, d, at, str(e)))
+        return None
+
+# %% ../../nbs/06_dicom.ipynb #788e3cb8
+@patch
+def _report_left_out(self: DicomSlices, n_folders: int, n_read: int):
+    "Warn (`DicomSkipWarning`) about what `.report` lists; `ValueError` if no folder gave a series."
+    r = self.report
+    r.update(n_folders=n_folders, n_series=n_read)
+    if r["set_aside"] or r["skipped"]:
+        first = "; ".join(f"folder {e['folder']}: {e['reason']}" for e in (r["skipped"] + r["set_aside"])[:3])
+        warnings.warn(f"DicomSlices: {len(r['skipped'])} file(s) or series skipped, {len(r['set_aside'])} non-image "
+                      f"object(s) set aside (all in .report): {first}", DicomSkipWarning)
+    if not n_read: raise ValueError(f"DicomSlices: none of the {n_folders} folders gave a readable series; see the skipped: "
+                                    + "; ".join(e["reason"] for e in r["skipped"][:3]))
 
 # %% ../../nbs/06_dicom.ipynb #81dbc366
 def plot_dicom_series(s: DicomSeries, # a series from `read_dicom_series`
