@@ -18,13 +18,17 @@ from lightning.pytorch import seed_everything
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['CLASSES', 'MODALITIES', 'seeded_generator', 'atomic_write', 'save_json', 'remove_stale_temporaries',
-           'quiet_lightning', 'resolve_device', 'package_versions', 'machine_info', 'MRIDataset', 'TensorMRIDataset',
-           'MRISubset', 'MRIConcat', 'concat_datasets', 'make_loader']
+__all__ = ['CLASSES', 'MODALITIES', 'BrainsslWarning', 'seeded_generator', 'atomic_write', 'save_json',
+           'remove_stale_temporaries', 'quiet_lightning', 'resolve_device', 'package_versions', 'machine_info',
+           'MRIDataset', 'TensorMRIDataset', 'MRISubset', 'MRIConcat', 'concat_datasets', 'make_loader']
 
 # %% ../nbs/00_core.ipynb #b7844009
 CLASSES = ("glioma", "meningioma", "notumor", "pituitary")  # label index i <-> CLASSES[i]
 MODALITIES = ("t1", "t1ce", "t2", "flair")  # canonical MRI sequence names
+
+# %% ../nbs/00_core.ipynb #061c7b6e
+class BrainsslWarning(UserWarning):
+    "Base of every warning brainssl issues about its input or output; `warnings.simplefilter('error', BrainsslWarning)` turns them all into errors."
 
 # %% ../nbs/00_core.ipynb #ecc7f355
 def seeded_generator(seed: int) -> torch.Generator:

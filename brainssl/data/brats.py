@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 from tqdm.auto import tqdm
 from fastcore.basics import patch
 
-from ..core import MODALITIES, TensorMRIDataset
+from ..core import MODALITIES, BrainsslWarning, TensorMRIDataset
 from .folder import square_resize
 from .lgg import SLICE_CHOICES, TUMOUR_CLASSES, plot_modalities
 
@@ -33,7 +33,7 @@ def require_nibabel():
     return nibabel
 
 # %% ../../nbs/05_brats.ipynb #3a61d585
-class NonFiniteVoxelWarning(UserWarning):
+class NonFiniteVoxelWarning(BrainsslWarning):
     "NaN or inf voxels in a volume were replaced (see `nonfinite=` of `read_nifti`); the message names the file, the count and the fill value."
 
 # %% ../../nbs/05_brats.ipynb #b367b4ec

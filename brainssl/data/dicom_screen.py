@@ -8,16 +8,18 @@ Docs: https://brainssl.github.io/brainssl/dicom_screen.html.md"""
 from __future__ import annotations
 import warnings
 
+from ..core import BrainsslWarning
+
 # %% auto #0
 __all__ = ['NON_IMAGE_SOP', 'NON_IMAGE_MODALITIES', 'DicomSkipWarning', 'DicomGeometryWarning', 'is_mosaic', 'not_an_image',
            'decoder_hint', 'unreadable_image']
 
 # %% ../../nbs/06a_dicom_screen.ipynb #ee55e5d8
-class DicomSkipWarning(UserWarning):
+class DicomSkipWarning(BrainsslWarning):
     "A DICOM file or series was left out of what was read; the warning names it and why (`DicomSlices` also lists it in `.report`)."
 
 # %% ../../nbs/06a_dicom_screen.ipynb #edf01ab1
-class DicomGeometryWarning(UserWarning):
+class DicomGeometryWarning(BrainsslWarning):
     "The slice geometry of a DICOM series is doubtful (uneven spacing, positions in only some files); the series is still read and the warning says how."
 
 # %% ../../nbs/06a_dicom_screen.ipynb #e9e5032a

@@ -17,7 +17,7 @@ from fastcore.basics import patch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from tqdm.auto import tqdm
 
-from ..core import CLASSES, MRIDataset, atomic_write
+from ..core import CLASSES, BrainsslWarning, MRIDataset, atomic_write
 
 # %% auto #0
 __all__ = ['CLASS_ALIASES', 'READER_VERSION', 'IMAGE_EXTENSIONS', 'canonical_class', 'ImageReadError', 'ImageScaleWarning',
@@ -63,7 +63,7 @@ class ImageReadError(ValueError):
     "A file that should be an image could not be read (corrupt, empty, truncated, multi-page, NaN pixels or not an image); the message names the file."
 
 # %% ../../nbs/01_folder.ipynb #e0fb69c2
-class ImageScaleWarning(UserWarning):
+class ImageScaleWarning(BrainsslWarning):
     "An image whose values do not fit the fixed scaling rule (float outside [0, 1], integer outside 0..65535: min-max used) or a 16-bit image using 12 bits or fewer (reads dark); the message names the file. Filter it with `warnings.simplefilter('ignore', ImageScaleWarning)`."
 
 # %% ../../nbs/01_folder.ipynb #374e6295

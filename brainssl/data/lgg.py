@@ -18,7 +18,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from tqdm.auto import tqdm
 from fastcore.basics import patch
 
-from ..core import TensorMRIDataset
+from ..core import BrainsslWarning, TensorMRIDataset
 from .folder import ImageReadError
 from .synthetic import MODALITY_TITLES
 from ..viz.plots import grey_trace, image_axes, outline_trace
@@ -53,7 +53,7 @@ def read_lgg_table(path, # the LGG `data.csv`
     return out
 
 # %% ../../nbs/04_lgg.ipynb #d170a288
-class OrientationWarning(UserWarning):
+class OrientationWarning(BrainsslWarning):
     "An LGG slice and its mask carry different orientation tags (TIFF tag 274); each was turned upright by its own tag, so check that they align."
 
 def _open_upright(path: Path) -> tuple[Image.Image, int, int]:

@@ -18,7 +18,7 @@ import plotly.colors
 import plotly.graph_objects as go
 from tqdm.auto import tqdm
 
-from ..core import CLASSES, MRIDataset, TensorMRIDataset, atomic_write
+from ..core import CLASSES, BrainsslWarning, MRIDataset, TensorMRIDataset, atomic_write
 from .plots import IMAGE_FORMATS, data_uri
 
 # %% auto #0
@@ -46,7 +46,7 @@ _UMAP_STATS = {"fits": 0, "memory_hits": 0, "disk_hits": 0}  # counters that let
 _SPECTRAL_MIN_N = 32  # below this many samples UMAP starts from a random layout
 UMAP_MIN_POINTS = 4  # fewest distinct embeddings umap-learn is given (it fails inside on 2); fewer are drawn by PCA
 
-class LayoutWarning(UserWarning):
+class LayoutWarning(BrainsslWarning):
     "The 2-D layout is not a UMAP of the embeddings: too few distinct points, so their principal components are drawn."
 
 # %% ../../nbs/50_embedding_map.ipynb #d2a7cf17
