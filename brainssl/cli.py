@@ -44,6 +44,7 @@ def write_figure(fig, path: str | Path, # destination `.html`
                  include_plotlyjs: bool | str = True, # True inlines plotly.js (works offline, ~4.6 MB); "cdn" links it
                 ) -> Path:
     "Write a plotly figure as an HTML file, atomically."
+    from brainssl.core import atomic_write
     path = Path(path)
     with atomic_write(path, "w") as f: f.write(fig.to_html(include_plotlyjs=include_plotlyjs, full_html=True))
     return path
@@ -307,7 +308,9 @@ def main(argv: list[str] | None = None) -> int:
     "Entry point of the `brainssl` command. Returns the exit status."
     a = build_parser().parse_args(argv)
     t0, progress = time.time(), not getattr(a, "quiet", True) and sys.stderr.isatty()  # bars only on a terminal
-    say = (lambda msg: None) if getattr(a, "quiet", True) else (lambda msg: print(f"brainssl {a.cmd}: {msg}", file=sys.stderr, flush=True))
+    def say(msg):  # one line per stage: on stderr unless --quiet, and in run.log
+        logging.getLogger("brainssl.cli").info(msg)
+        if not getattr(a, "quiet", True): print(f"brainssl {a.cmd}: {msg}", file=sys.stderr, flush=True)
     try:
         if a.cmd == "methods":
             from brainssl.methods.base import list_methods
@@ -337,5 +340,8 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError, FloatingPointError) as e:  # a bad input or a diverged run: one line, no traceback
         from brainssl.data.folder import ImageReadError
         hint = " (use --skip-bad to skip unreadable files and list them)" if isinstance(e, ImageReadError) else ""
+        if "is not a known class name" in str(e):
+            e = ValueError(str(e).split(" Pass class_map=")[0])
+            hint = " On the command line: --class-map FOLDER=CLASS[,...] (or a .json file) maps it, --ignore FOLDER leaves it out."
         print(f"brainssl {a.cmd}: error: {_flag_words(str(e), a)}{hint}", file=sys.stderr)
         return 2
