@@ -150,7 +150,7 @@ def summary_table(results: dict, # encoder name -> output of `evaluate_encoder`
                   test: str = "dedup", metric: str = "accuracy") -> str:
     """A plain-text table of `metric` (mean over seeds) per encoder, probe and label fraction. An accuracy whose 95% CI
     holds chance (1/K) is marked `(chance)`, with a footnote, so a number at chance is never printed without a word."""
-    lines, at_chance = [], False
+    lines, at_chance = [], None  # the chance level 1/K of a marked number
     for name, res in results.items():
         chance = 1 / len(res["classes"]) if metric == "accuracy" and res.get("classes") else None
         for probe in res["probes"]:
@@ -160,11 +160,12 @@ def summary_table(results: dict, # encoder name -> output of `evaluate_encoder`
                 if m["mean"] is None: continue
                 lo, hi = m.get("ci") or (None, None)
                 mark = chance is not None and lo is not None and lo <= chance <= hi
-                at_chance |= mark
+                if mark: at_chance = chance
                 cells.append(f"{float(f):>6.0%}: {m['mean']:.3f}" + (" (chance)" if mark else ""))
             lines.append(f"{name:>14s} · {probe:<8s} " + "   ".join(cells))
     head = f"{metric} on the {'de-duplicated' if test == 'dedup' else 'raw'} test set, by label fraction:"
-    foot = ["(chance): the 95% CI includes chance level 1/K; the encoder or probe learned nothing usable there"] if at_chance else []
+    foot = [f"(chance): the 95% CI includes chance level 1/K = {at_chance:.3f}: not told apart from guessing on this test set "
+            "(too little training or too few labels for that encoder and probe, or too few test images)"] if at_chance is not None else []
     return "\n".join([head] + lines + foot)
 
 # %% ../nbs/60_cli.ipynb #f5c0e17f
@@ -345,3 +346,6 @@ def main(argv: list[str] | None = None) -> int:
             hint = " On the command line: --class-map FOLDER=CLASS[,...] (or a .json file) maps it, --ignore FOLDER leaves it out."
         print(f"brainssl {a.cmd}: error: {_flag_words(str(e), a)}{hint}", file=sys.stderr)
         return 2
+
+# %% ../nbs/60_cli.ipynb #43c88a00
+if __name__ == "__main__": sys.exit(main())  # `python -m brainssl.cli`, as the tests run it without the console script
