@@ -348,4 +348,4 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 # %% ../nbs/60_cli.ipynb #43c88a00
-if __name__ == "__main__": sys.exit(main())  # `python -m brainssl.cli`, as the tests run it without the console script
+if __name__ == "__main__" and "__file__" in globals(): sys.exit(main())  # `python -m brainssl.cli` (not when this notebook runs)
