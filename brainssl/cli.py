@@ -6,18 +6,14 @@ Docs: https://brainssl.github.io/brainssl/cli.html.md"""
 
 # %% ../nbs/60_cli.ipynb #c58f3a35
 from __future__ import annotations
-import argparse, ast, json, re, shlex, sys, time
+import argparse, contextlib, json, logging, re, shlex, sys, time, warnings
 from pathlib import Path
 
-import numpy as np
-import torch
-
-from .core import MRIDataset, atomic_write, concat_datasets, machine_info, package_versions, save_json
-from .methods.base import get_method, list_methods, pretrain
+from .cli_args import build_parser, check_data_layout, check_weights, parse_class_map
 
 # %% auto #0
 __all__ = ['load_splits', 'write_figure', 'run_log', 'audit_job', 'load_or_random_encoder', 'evaluate_job', 'explore_job',
-           'summary_table', 'demo', 'build_parser', 'main']
+           'summary_table', 'demo', 'console_output', 'main']
 
 # %% ../nbs/60_cli.ipynb #ba6d6dc2
 def load_splits(data: str | Path | None = None, # class-per-folder root, or None for the embedded synthetic data
@@ -28,6 +24,7 @@ def load_splits(data: str | Path | None = None, # class-per-folder root, or None
                 cache_dir: str | Path | None = None, # on-disk cache of decoded images (folders only)
                 skip_bad: bool = False, # skip unreadable files and list them instead of stopping
                 progress: bool = True,
+                class_map: dict | None = None, # folder name -> class (or None to leave it out), see `MRIFolder`
                ) -> dict[str, MRIDataset]:
     "The Training (and Testing, if present) splits of `data`, or of the synthetic default data set."
     if data is None:
@@ -37,9 +34,9 @@ def load_splits(data: str | Path | None = None, # class-per-folder root, or None
     root = Path(data)
     if not root.is_dir(): raise FileNotFoundError(f"data={str(data)!r} is not a folder")
     cache = ImageCache(cache_dir) if cache_dir else ImageCache()
-    out = {"Training": MRIFolder(root, "Training", image_size=image_size, skip_bad=skip_bad, cache=cache, progress=progress)}
-    if (root / "Testing").is_dir():
-        out["Testing"] = MRIFolder(root, "Testing", image_size=image_size, skip_bad=skip_bad, cache=cache, progress=progress)
+    kw = dict(image_size=image_size, skip_bad=skip_bad, cache=cache, progress=progress, class_map=class_map)
+    out = {"Training": MRIFolder(root, "Training", **kw)}
+    if (root / "Testing").is_dir(): out["Testing"] = MRIFolder(root, "Testing", **kw)
     return out
 
 # %% ../nbs/60_cli.ipynb #bbcba779
@@ -47,6 +44,7 @@ def write_figure(fig, path: str | Path, # destination `.html`
                  include_plotlyjs: bool | str = True, # True inlines plotly.js (works offline, ~4.6 MB); "cdn" links it
                 ) -> Path:
     "Write a plotly figure as an HTML file, atomically."
+    from brainssl.core import atomic_write
     path = Path(path)
     with atomic_write(path, "w") as f: f.write(fig.to_html(include_plotlyjs=include_plotlyjs, full_html=True))
     return path
@@ -54,6 +52,8 @@ def write_figure(fig, path: str | Path, # destination `.html`
 # %% ../nbs/60_cli.ipynb #f1e2a3b4
 def run_log(args: dict, started: float, **extra) -> dict:
     "The run log: exact command, arguments, package versions, machine, device and wall time."
+    import torch
+    from brainssl.core import machine_info, package_versions
     return {"command": " ".join(shlex.quote(a) for a in ["brainssl"] + sys.argv[1:]) if "ipykernel" not in sys.modules else None,
             "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in args.items()},
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
@@ -76,6 +76,7 @@ def load_or_random_encoder(weights: str | Path | None, # an encoder `.safetensor
                            seed: int = 0, # seeds a random encoder's weights
                           ):
     "The encoder saved in `weights`, or a seeded random one; raises `ValueError` if the saved one expects other channels."
+    import torch
     from brainssl.encoder import Encoder, load_encoder
     if weights in (None, "random"):
         torch.manual_seed(seed)
@@ -96,6 +97,7 @@ def evaluate_job(encoders: dict, # name -> encoder (nn.Module with `.dim`)
     "Evaluate each encoder at each label fraction (probe read-out `layers`, see `Encoder.pooled`); writes `metrics.json`, `label_efficiency.html`, `confusion_matrix.html`."
     from brainssl.eval.protocol import evaluate_encoder, label_efficiency_figure
     from brainssl.eval.metrics import confusion_figure
+    from brainssl.core import save_json
     if "Testing" not in splits: raise ValueError("evaluation needs a Testing split (<data>/Testing/<class>/...)")
     out = Path(out)
     results = {name: evaluate_encoder(enc, splits["Training"], splits["Testing"], label_fractions=label_fractions,
@@ -120,6 +122,8 @@ def explore_job(encoder, splits: dict[str, MRIDataset], out_html: str | Path, pr
     """UMAP explorer page of every split's embeddings (`brainssl.viz.explorer`): colourings by label, split, k-means cluster,
     site, duplicate group and label-error flag (and prediction/correct), hover thumbnails; written as standalone HTML.
     `predict=True` adds predictions of a linear probe fitted on the Training split (in-sample there)."""
+    import numpy as np
+    from brainssl.core import concat_datasets
     from brainssl.encoder import embed
     from brainssl.data.audit import audit
     from brainssl.viz.explorer import explorer_table, save_explorer_html
@@ -144,32 +148,53 @@ def explore_job(encoder, splits: dict[str, MRIDataset], out_html: str | Path, pr
 # %% ../nbs/60_cli.ipynb #5061a1c7
 def summary_table(results: dict, # encoder name -> output of `evaluate_encoder`
                   test: str = "dedup", metric: str = "accuracy") -> str:
-    "A plain-text table of `metric` (mean over seeds) per encoder, probe and label fraction."
-    lines = []
+    """A plain-text table of `metric` (mean over seeds) per encoder, probe and label fraction. An accuracy whose 95% CI
+    holds chance (1/K) is marked `(chance)`, with a footnote, so a number at chance is never printed without a word."""
+    lines, at_chance = [], None  # the chance level 1/K of a marked number
     for name, res in results.items():
+        chance = 1 / len(res["classes"]) if metric == "accuracy" and res.get("classes") else None
         for probe in res["probes"]:
-            cells = [f"{float(f):>6.0%}: {e[test][metric]['mean']:.3f}" for f, e in sorted(res[probe].items(), key=lambda kv: float(kv[0]))
-                     if e[test][metric]["mean"] is not None]
+            cells = []
+            for f, e in sorted(res[probe].items(), key=lambda kv: float(kv[0])):
+                m = e[test][metric]
+                if m["mean"] is None: continue
+                lo, hi = m.get("ci") or (None, None)
+                mark = chance is not None and lo is not None and lo <= chance <= hi
+                if mark: at_chance = chance
+                cells.append(f"{float(f):>6.0%}: {m['mean']:.3f}" + (" (chance)" if mark else ""))
             lines.append(f"{name:>14s} · {probe:<8s} " + "   ".join(cells))
     head = f"{metric} on the {'de-duplicated' if test == 'dedup' else 'raw'} test set, by label fraction:"
-    return "\n".join([head] + lines)
+    foot = [f"(chance): the 95% CI includes chance level 1/K = {at_chance:.3f}: not told apart from guessing on this test set "
+            "(too little training or too few labels for that encoder and probe, or too few test images)"] if at_chance is not None else []
+    return "\n".join([head] + lines + foot)
 
 # %% ../nbs/60_cli.ipynb #f5c0e17f
 def demo(out: str | Path = "demo_out", method: str = "simclr", epochs: int = 20, image_size: int = 32,
          n_train: int = 1000, n_test: int = 300, batch_size: int = 64, seed: int = 0, device: str = "auto",
-         progress: bool = True, **method_kwargs) -> dict:
+         progress: bool = True,
+         finetune_steps: int | None = None, # fine-tuning steps at 10% labels; None: 0.15 x `n_train` (150 for 1000), at least 40
+         say=None, # called with one line per stage (the command prints them), or None
+         **method_kwargs) -> dict:
     "Run the main job on the synthetic default data and write every output into `out`; returns the metrics."
+    from brainssl.core import save_json
+    from brainssl.methods.base import pretrain
+    say = say or (lambda msg: None)
     out, t0 = Path(out), time.time()
     splits = load_splits(None, image_size=image_size, seed=seed, n_train=n_train, n_test=n_test)
+    say(f"auditing {sum(map(len, splits.values()))} synthetic slices for duplicates")
     _, keep = audit_job(splits, out, progress=progress)
+    say(f"pretraining {method} for {epochs} epochs on {len(splits['Training'])} slices")
     model = pretrain(method, splits["Training"], out, epochs=epochs, batch_size=batch_size, seed=seed, device=device,
                      progress=progress, image_size=image_size, **method_kwargs)
     encoders = {method: model.encoder, "random_init": load_or_random_encoder("random", splits["Training"].in_channels, seed=seed)}
+    steps = finetune_steps or max(40, round(0.15 * n_train))
+    say(f"evaluating {' and '.join(encoders)}: probes at 5/10/100% labels, fine-tuning at 10% ({steps} steps)")
     results = evaluate_job(encoders, splits, out, keep_mask=keep, label_fractions=(0.05, 0.1, 1.0), probes=("linear", "knn"),
                            seeds=(seed,), finetune_fractions=(0.1,), finetune_epochs=3,
-                           finetune_kwargs={"min_steps": 40}, device=device, progress=progress)
+                           finetune_kwargs={"min_steps": steps, "batch_size": 16}, device=device, progress=progress)
     from brainssl.eval.probes import linear_probe
     from brainssl.encoder import embed
+    say("embedding map")
     Xtr = embed(model.encoder, splits["Training"], device=device, progress=False)
     Xte = embed(model.encoder, splits["Testing"], device=device, progress=False)
     p_te, _ = linear_probe(Xtr, splits["Training"].labels, Xte, seed=seed)
@@ -177,88 +202,58 @@ def demo(out: str | Path = "demo_out", method: str = "simclr", epochs: int = 20,
     explore_job(model.encoder, splits, out / "embedding_map.html", seed=seed, device=device, progress=progress,
                 predictions={"Training": p_tr.argmax(1), "Testing": p_te.argmax(1)})
     save_json(run_log(dict(job="demo", out=out, method=method, epochs=epochs, image_size=image_size, n_train=n_train,
-                           n_test=n_test, batch_size=batch_size, seed=seed, device=device, **method_kwargs), t0), out / "run.json")
+                           n_test=n_test, batch_size=batch_size, seed=seed, device=device, finetune_steps=steps,
+                           **method_kwargs), t0), out / "run.json")
     return results
 
-# %% ../nbs/60_cli.ipynb #e7df0ead
-def _hparam(s: str):
-    "Parse `key=value` from `--set`, reading the value as a Python literal when it is one."
-    if "=" not in s: raise argparse.ArgumentTypeError(f"--set expects key=value, got {s!r}")
-    k, v = s.split("=", 1)
-    try: v = ast.literal_eval(v)
-    except (ValueError, SyntaxError): pass
-    return k.strip().replace("-", "_"), v
-
-# %% ../nbs/60_cli.ipynb #a6b7c8d9
-def _common(p, epochs=True):
-    p.add_argument("--data", type=Path, default=None, help="class-per-folder tree (<data>/Training/<class>/*.jpg); default: embedded synthetic data")
-    p.add_argument("--out", type=Path, required=True, help="output folder (explore: a .html file or a folder)")
-    p.add_argument("--image-size", type=int, default=64, help="pixels per side (default 64)")
-    if epochs: p.add_argument("--epochs", type=int, default=20, help="pretraining epochs (default 20)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
-    p.add_argument("--cache-dir", type=Path, default=None, help="on-disk cache of decoded images")
-    p.add_argument("--skip-bad", action="store_true", help="skip unreadable image files and list them instead of stopping")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-
-# %% ../nbs/60_cli.ipynb #b7c8d9e0
-def _eval_flags(p):
-    p.add_argument("--fractions", type=float, nargs="+", default=[0.01, 0.1, 1.0], help="label fractions (default 0.01 0.1 1)")
-    p.add_argument("--probes", nargs="+", default=["linear", "knn"], choices=["linear", "knn"], help="frozen-feature probes")
-    p.add_argument("--finetune-fractions", type=float, nargs="*", default=[], help="also fine-tune at these fractions")
-    p.add_argument("--finetune-epochs", "--epochs", dest="finetune_epochs", type=int, default=10, help="fine-tuning epochs (default 10)")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="labelled-subset seeds (default 0)")
-    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the 95%% CIs")
-
-# %% ../nbs/60_cli.ipynb #c8d9e0f1
-def build_parser() -> argparse.ArgumentParser:
-    "The `brainssl` argument parser."
-    ap = argparse.ArgumentParser(prog="brainssl", description="Self-supervised learning for brain-tumour MRI.")
-    sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
-    p = sub.add_parser("demo", help="run the main job end to end on the embedded synthetic data")
-    p.add_argument("--out", type=Path, default=Path("demo_out")); p.add_argument("--method", default="simclr")
-    p.add_argument("--epochs", type=int, default=20, help="pretraining epochs (default 20)")
-    p.add_argument("--image-size", type=int, default=32, help="pixels per side (default 32)")
-    p.add_argument("--n-train", type=int, default=1000, help="synthetic training slices (default 1000)")
-    p.add_argument("--n-test", type=int, default=300, help="synthetic test slices (default 300)")
-    p.add_argument("--batch-size", type=int, default=64, help="images per step (default 64)")
-    p.add_argument("--seed", type=int, default=0); p.add_argument("--device", default="auto")
-    p.add_argument("--quiet", action="store_true"); p.add_argument("--data", type=Path, default=None, help=argparse.SUPPRESS)
-    p = sub.add_parser("pretrain", help="self-supervised pretraining on the Training split (labels unused)")
-    _common(p); p.add_argument("--method", default="simclr", help="see `brainssl methods`")
-    p.add_argument("--split", default="Training", help="split to pretrain on (default Training; labels are not used)")
-    p.add_argument("--batch-size", type=int, default=256, help="images per step (default 256)")
-    p.add_argument("--lr", type=float, default=None, help="peak learning rate (method default if omitted)")
-    p.add_argument("--small-images", action="store_true", help="3x3 stride-1 encoder stem")
-    p.add_argument("--max-minutes", type=float, default=None, help="time budget; the LR schedule follows it and --epochs becomes a cap")
-    p.add_argument("--budget-clock", choices=["wall", "cpu"], default="wall", help="clock of --max-minutes: wall time, or CPU time of the process")
-    p.add_argument("--no-resume", action="store_true", help="start afresh even if a checkpoint exists in --out")
-    p.add_argument("--set", type=_hparam, action="append", default=[], metavar="KEY=VALUE", help="method hyper-parameter, e.g. temperature=0.2")
-    p.add_argument("--precision", default=None, help="Lightning precision, e.g. bf16-mixed or 32-true; default: mixed on GPU, bf16-mixed on CPUs with bf16 instructions (AVX512-BF16/AMX), else 32-true")
-    p = sub.add_parser("evaluate", help="few-label evaluation of an encoder (raw and de-duplicated Testing)")
-    _common(p, epochs=False); _eval_flags(p)
-    p.add_argument("--weights", required=True, help="encoder .safetensors, or 'random' for random init")
-    p.add_argument("--no-dedup", action="store_true", help="skip the duplicate audit (dedup figures then equal raw)")
-    p.add_argument("--layers", nargs="+", default=None, metavar="STAGE", help="probe read-out: pooled ResNet stages, e.g. layer3 layer4 (default: the encoder output, layer4)")
-    p = sub.add_parser("audit", help="find exact and near duplicates within and across splits")
-    _common(p, epochs=False); p.add_argument("--max-distance", type=int, default=None, help="perceptual-hash Hamming threshold")
-    p = sub.add_parser("explore", help="UMAP embedding explorer as a standalone HTML page")
-    _common(p, epochs=False); p.add_argument("--weights", default="random", help="encoder .safetensors, or 'random' (default)")
-    p.add_argument("--predict", action="store_true", help="colour by a linear probe's predictions (fitted on Training)")
-    p.add_argument("--n-neighbors", type=int, default=15, help="UMAP n_neighbors (default 15)")
-    p.add_argument("--min-dist", type=float, default=0.1, help="UMAP min_dist (default 0.1)")
-    p.add_argument("--metric", default="cosine", help="UMAP and neighbour metric (default cosine)")
-    p.add_argument("--thumb-format", default="webp", choices=["webp", "png", "jpeg"], help="hover thumbnails (default webp, smallest)")
-    sub.add_parser("methods", help="list the SSL methods")
-    return ap
+# %% ../nbs/60_cli.ipynb #5933118c
+@contextlib.contextmanager
+def console_output(log_path: str | Path, # the run's log file, e.g. `<out>/run.log` (appended to)
+                  ):
+    """Inside the block, every logging record (Lightning's banners and tips included) and every warning is written to
+    `log_path`; of the warnings, only brainssl's own reach stderr (as `warning: ...`), and UMAP's spectral-initialisation
+    fallback as one explanatory `note:` line."""
+    import lightning.pytorch  # noqa: F401  Lightning adds its console handler when imported; it is replaced below
+    log_path = Path(log_path); log_path.parent.mkdir(parents=True, exist_ok=True)
+    fh = logging.FileHandler(log_path, encoding="utf-8")
+    fh.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+    names = ["", "lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning", "flwr"]
+    saved = {n: (lg.handlers[:], lg.propagate, lg.level) for n in names for lg in [logging.getLogger(n)]}
+    for n in names:
+        lg = logging.getLogger(n); lg.handlers, lg.propagate = ([fh] if n == "" else []), True
+    logging.getLogger().setLevel(logging.INFO)
+    pkg = str(Path(__file__).resolve().parent) if "__file__" in globals() else "brainssl"
+    def route(message, category, filename, lineno, file=None, line=None):
+        logging.getLogger("py.warnings").warning(warnings.formatwarning(message, category, filename, lineno, line).rstrip())
+        if "Spectral initialisation failed" in str(message):
+            print("note: UMAP's spectral initialisation failed (its neighbour graph has nearly disconnected parts, common "
+                  "with few or near-identical images) and it started from random positions; the map is usable but its "
+                  "global layout is less reliable (details in run.log)", file=sys.stderr)
+        elif category.__module__.split(".")[0] == "brainssl" or str(Path(filename).resolve()).startswith(pkg):
+            print(f"warning: {message}", file=sys.stderr)
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = route
+            yield log_path
+    finally:
+        for n, (h, prop, lv) in saved.items():
+            lg = logging.getLogger(n); lg.handlers, lg.propagate = h, prop; lg.setLevel(lv)
+        fh.close()
 
 # %% ../nbs/60_cli.ipynb #9d5ffa2c
-def _splits(a, progress):
+def _splits(a, progress, say):
+    "The splits of `--data` (with `--class-map`/`--ignore`); prints what was skipped or left out and records it in `a`."
     if a.data is None: print("note: no --data given, using the embedded synthetic data set", file=sys.stderr)
-    splits = load_splits(a.data, image_size=a.image_size, seed=a.seed, cache_dir=a.cache_dir, skip_bad=a.skip_bad, progress=progress)
-    skipped = [s for ds in splits.values() for s in getattr(ds, "report", {}).get("skipped", [])]
-    for s in skipped: print(f"skipped {s['path']}: {s['reason']}", file=sys.stderr)
-    a.skipped_files = skipped
+    else: say(f"reading {a.data}")
+    splits = load_splits(a.data, image_size=a.image_size, seed=a.seed, cache_dir=a.cache_dir, skip_bad=a.skip_bad,
+                         progress=progress, class_map=parse_class_map(a.class_map, a.ignore))
+    reports = [getattr(ds, "report", {}) for ds in splits.values()]
+    a.skipped_files = [s for r in reports for s in r.get("skipped", [])]
+    a.ignored = [s for r in reports for s in r.get("ignored", [])]
+    for s in a.skipped_files: print(f"skipped {s['path']}: {s['reason']}", file=sys.stderr)
+    if a.ignored:
+        print(f"note: left out {len(a.ignored)} path(s) that are not class folders of the data:", file=sys.stderr)
+        for s in a.ignored: print(f"  {s['path']}: {s['reason']}", file=sys.stderr)
     return splits
 
 # %% ../nbs/60_cli.ipynb #e0f1a2b3
@@ -269,58 +264,88 @@ def _flag_words(message: str, args: argparse.Namespace) -> str:
     pattern = r"(?<![\w.-])(" + "|".join(map(re.escape, names)) + r")(=|(?= ['\"])|(?= must\b)|(?=\)))"
     return re.sub(pattern, lambda m: "--" + m.group(1).replace("_", "-") + (" " if m.group(2) else ""), message)
 
+# %% ../nbs/60_cli.ipynb #9248b188
+def _run(a: argparse.Namespace, splits: dict, progress: bool, say):
+    "The job of `a.cmd` (pretrain, audit, evaluate or explore) on `splits`, after the arguments were checked."
+    from brainssl.methods.base import pretrain
+    if a.cmd == "pretrain":
+        if a.split not in splits: raise ValueError(f"--split {a.split!r} not found; have {sorted(splits)}")
+        kw = dict(a.set)
+        if a.lr is not None: kw["lr"] = a.lr
+        if a.small_images: kw["small_images"] = True
+        say(f"pretraining {a.method} for up to {a.epochs} epochs on {len(splits[a.split])} images")
+        pretrain(a.method, splits[a.split], a.out, epochs=a.epochs, batch_size=a.batch_size, seed=a.seed,
+                 device=a.device, resume=not a.no_resume, progress=progress, max_minutes=a.max_minutes, budget_clock=a.budget_clock,
+                 precision=a.precision, image_size=a.image_size, **kw)
+        log = json.loads((a.out / "pretrain.json").read_text()) if (a.out / "pretrain.json").exists() else {}  # rank 0 writes it
+        resumed = f", resumed from {log['resumed_from']}" if log.get("resumed_from") else ""
+        print(f"{a.method}: {log.get('epochs_done')} epochs{resumed}; encoder, checkpoint and run log in {a.out}/")
+    elif a.cmd == "audit":
+        kw = {} if a.max_distance is None else {"max_distance": a.max_distance}
+        say("auditing for exact and near duplicates")
+        report, _ = audit_job(splits, a.out, progress=progress, **kw)
+        print(json.dumps(report.summary(), indent=2))
+    elif a.cmd == "evaluate":
+        if not a.no_dedup: say("auditing for duplicates (for the de-duplicated test set)")
+        keep = None if a.no_dedup else audit_job(splits, a.out, progress=progress)[1]
+        enc = load_or_random_encoder(a.weights, splits["Training"].in_channels, seed=a.seed)
+        name = "random_init" if a.weights == "random" else Path(a.weights).stem
+        say(f"evaluating {name} at label fractions {a.fractions}")
+        res = evaluate_job({name: enc}, splits, a.out, keep_mask=keep, label_fractions=a.fractions, probes=a.probes,
+                           seeds=a.seeds, finetune_fractions=a.finetune_fractions or None, finetune_epochs=a.finetune_epochs,
+                           n_boot=a.n_boot, device=a.device, progress=progress, layers=a.layers)
+        print(summary_table(res)); print(f"metrics, plots and run log in {a.out}/")
+    elif a.cmd == "explore":
+        if a.weights == "random": print("note: no --weights given, mapping a randomly initialised encoder", file=sys.stderr)
+        enc = load_or_random_encoder(a.weights, splits["Training"].in_channels, seed=a.seed)
+        out = a.out if a.out.suffix == ".html" else a.out / "embedding_map.html"
+        say("embedding, UMAP and the explorer page")
+        explore_job(enc, splits, out, seed=a.seed, device=a.device, progress=progress, predict=a.predict,
+                    thumb_format=a.thumb_format, n_neighbors=a.n_neighbors, min_dist=a.min_dist, metric=a.metric)
+        print(f"wrote {out}")
+
 # %% ../nbs/60_cli.ipynb #a2b3c4d5
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `brainssl` command. Returns the exit status."
     a = build_parser().parse_args(argv)
-    t0, progress = time.time(), not getattr(a, "quiet", False)
+    t0, progress = time.time(), not getattr(a, "quiet", True) and sys.stderr.isatty()  # bars only on a terminal
+    def say(msg):  # one line per stage: on stderr unless --quiet, and in run.log
+        logging.getLogger("brainssl.cli").info(msg)
+        if not getattr(a, "quiet", True): print(f"brainssl {a.cmd}: {msg}", file=sys.stderr, flush=True)
     try:
         if a.cmd == "methods":
+            from brainssl.methods.base import list_methods
             for k, v in list_methods().items(): print(f"{k:14s} {v}")
             return 0
+        from brainssl.methods.base import get_method
         if a.cmd == "demo":
             if a.data is not None: raise ValueError("demo always uses the embedded synthetic data; use pretrain/evaluate for --data")
-            res = demo(a.out, a.method, a.epochs, a.image_size, a.n_train, a.n_test, a.batch_size, a.seed, a.device, progress)
+            get_method(a.method)
+            with console_output(a.out / "run.log"):
+                res = demo(a.out, a.method, a.epochs, a.image_size, a.n_train, a.n_test, a.batch_size, a.seed, a.device,
+                           progress, finetune_steps=a.finetune_steps, say=say)
             print(summary_table(res))
             print(f"demo finished in {time.time() - t0:.0f} s; outputs in {a.out}/")
             return 0
-        splits = _splits(a, progress)
-        if a.cmd == "pretrain":
-            if a.split not in splits: raise ValueError(f"--split {a.split!r} not found; have {sorted(splits)}")
-            kw = dict(a.set)
-            if a.lr is not None: kw["lr"] = a.lr
-            if a.small_images: kw["small_images"] = True
-            get_method(a.method)
-            pretrain(a.method, splits[a.split], a.out, epochs=a.epochs, batch_size=a.batch_size, seed=a.seed,
-                     device=a.device, resume=not a.no_resume, progress=progress, max_minutes=a.max_minutes, budget_clock=a.budget_clock,
-                     precision=a.precision, image_size=a.image_size, **kw)
-            log = json.loads((a.out / "pretrain.json").read_text()) if (a.out / "pretrain.json").exists() else {}  # rank 0 writes it
-            resumed = f", resumed from {log['resumed_from']}" if log.get("resumed_from") else ""
-            print(f"{a.method}: {log.get('epochs_done')} epochs{resumed}; encoder, checkpoint and run log in {a.out}/")
-        elif a.cmd == "audit":
-            kw = {} if a.max_distance is None else {"max_distance": a.max_distance}
-            report, _ = audit_job(splits, a.out, progress=progress, **kw)
-            print(json.dumps(report.summary(), indent=2))
-        elif a.cmd == "evaluate":
-            keep = None if a.no_dedup else audit_job(splits, a.out, progress=progress)[1]
-            enc = load_or_random_encoder(a.weights, splits["Training"].in_channels, seed=a.seed)
-            name = "random_init" if a.weights == "random" else Path(a.weights).stem
-            res = evaluate_job({name: enc}, splits, a.out, keep_mask=keep, label_fractions=a.fractions, probes=a.probes,
-                               seeds=a.seeds, finetune_fractions=a.finetune_fractions or None, finetune_epochs=a.finetune_epochs,
-                               n_boot=a.n_boot, device=a.device, progress=progress, layers=a.layers)
-            print(summary_table(res)); print(f"metrics, plots and run log in {a.out}/")
-        elif a.cmd == "explore":
-            if a.weights == "random": print("note: no --weights given, mapping a randomly initialised encoder", file=sys.stderr)
-            enc = load_or_random_encoder(a.weights, splits["Training"].in_channels, seed=a.seed)
-            out = a.out if a.out.suffix == ".html" else a.out / "embedding_map.html"
-            explore_job(enc, splits, out, seed=a.seed, device=a.device, progress=progress, predict=a.predict,
-                        thumb_format=a.thumb_format, n_neighbors=a.n_neighbors, min_dist=a.min_dist, metric=a.metric)
-            print(f"wrote {out}")
-        log_dir = a.out.parent if a.out.suffix == ".html" else a.out
-        save_json(run_log(vars(a), t0), log_dir / ("run.json" if a.out.suffix != ".html" else a.out.stem + ".run.json"))
+        check_data_layout(a.data, need_testing=a.cmd == "evaluate")   # before any image is read or file written
+        parse_class_map(a.class_map, a.ignore)
+        if a.cmd in ("evaluate", "explore"): check_weights(a.weights)
+        if a.cmd == "pretrain": get_method(a.method)
+        html = a.out.suffix == ".html"
+        log_dir = a.out.parent if html else a.out
+        with console_output(log_dir / (a.out.stem + ".run.log" if html else "run.log")):
+            _run(a, _splits(a, progress, say), progress, say)
+        from brainssl.core import save_json
+        save_json(run_log(vars(a), t0), log_dir / (a.out.stem + ".run.json" if html else "run.json"))
         return 0
     except (FileNotFoundError, ValueError, FloatingPointError) as e:  # a bad input or a diverged run: one line, no traceback
         from brainssl.data.folder import ImageReadError
         hint = " (use --skip-bad to skip unreadable files and list them)" if isinstance(e, ImageReadError) else ""
+        if "is not a known class name" in str(e):
+            e = ValueError(str(e).split(" Pass class_map=")[0])
+            hint = " On the command line: --class-map FOLDER=CLASS[,...] (or a .json file) maps it, --ignore FOLDER leaves it out."
         print(f"brainssl {a.cmd}: error: {_flag_words(str(e), a)}{hint}", file=sys.stderr)
         return 2
+
+# %% ../nbs/60_cli.ipynb #43c88a00
+if __name__ == "__main__" and "__file__" in globals(): sys.exit(main())  # `python -m brainssl.cli` (not when this notebook runs)

@@ -1,5 +1,6 @@
 "End-to-end tests of the `brainssl` command, run as a user would run it (in a subprocess)."
-import json, os, re, signal, subprocess, time
+import json, os, re, signal, subprocess, sys, time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -130,3 +131,80 @@ def test_killed_pretrain_resumes_and_leaves_no_partial_files(tmp_path):
     assert log["epochs_done"] == epoch_killed + 2
     assert "resumed from" in r.stdout and "encoder, checkpoint and run log in" in r.stdout, r.stdout
     assert not list(out.rglob("*.tmp")), "a temporary file was left behind"
+
+
+def test_help_does_not_import_the_heavy_stack():
+    "`brainssl --help` and `brainssl <command> --help` build the parser without importing torch (or numpy)."
+    code = ("import sys, contextlib, io\nfrom brainssl.cli import main\n"
+            "for argv in (['--help'], ['demo', '--help'], ['pretrain', '--help'], ['evaluate', '--help']):\n"
+            "    with contextlib.redirect_stdout(io.StringIO()):\n"
+            "        try: main(argv)\n"
+            "        except SystemExit: pass\n"
+            "print(sorted(m for m in ('torch', 'numpy', 'lightning', 'PIL', 'sklearn') if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr
+
+
+def _numeric_tree(root, size=24):
+    "Class folders named 0..3 (as some exports number them) plus a stray `unsorted/` folder, Training and Testing."
+    rng = np.random.default_rng(1)
+    for split in ("Training", "Testing"):
+        for c in ("0", "1", "2", "3", "unsorted"):
+            d = root / split / c; d.mkdir(parents=True)
+            for i in range(2): Image.fromarray(rng.integers(0, 255, (size, size), dtype=np.uint8)).save(d / f"{c}_{i}.png")
+    return root
+
+
+def test_class_map_and_ignore_flags(tmp_path):
+    data = _numeric_tree(tmp_path / "data")
+    r = run(["audit", "--data", str(data), "--out", str(tmp_path / "a"), "--image-size", "16", "--quiet"])
+    assert r.returncode == 2 and "'0' is not a known class name" in r.stderr and "--class-map" in r.stderr, r.stderr
+    (tmp_path / "map.json").write_text(json.dumps({"2": "notumor", "3": "pituitary"}))
+    r = run(["audit", "--data", str(data), "--out", str(tmp_path / "a"), "--image-size", "16", "--quiet",
+             "--class-map", "0=glioma,1=meningioma", "--class-map", str(tmp_path / "map.json"), "--ignore", "unsorted"])
+    assert r.returncode == 0, r.stderr
+    assert "note: left out 2 path(s)" in r.stderr and f"{data / 'Training' / 'unsorted'}: class_map ignores" in r.stderr, r.stderr
+    log = json.loads((tmp_path / "a" / "run.json").read_text())
+    assert sorted(Path(x["path"]).name for x in log["args"]["ignored"]) == ["unsorted", "unsorted"]
+    assert log["args"]["class_map"] == ["0=glioma,1=meningioma", str(tmp_path / "map.json")] and log["args"]["ignore"] == ["unsorted"]
+    r = run(["audit", "--data", str(data), "--out", str(tmp_path / "b"), "--class-map", "0=tumour", "--quiet"])
+    assert r.returncode == 2 and "--class-map maps folder '0' to 'tumour'" in r.stderr and not (tmp_path / "b").exists(), r.stderr
+
+
+def test_evaluate_checks_weights_before_any_work(tmp_path):
+    "A training checkpoint as --weights is refused at once, pointing at encoder.safetensors; nothing is read or written."
+    data = _tree(tmp_path / "data")
+    ck = tmp_path / "run" / "checkpoints" / "last.ckpt"; ck.parent.mkdir(parents=True); ck.write_bytes(b"PK\x03\x04")
+    (tmp_path / "run" / "encoder.safetensors").write_bytes(b"stand-in")   # only its name is used in the hint
+    r = run(["evaluate", "--data", str(data), "--weights", str(ck), "--out", str(tmp_path / "eval"), "--image-size", "16"])
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert "--weights" in r.stderr and "training checkpoint" in r.stderr and str(tmp_path / "run" / "encoder.safetensors") in r.stderr
+    assert not (tmp_path / "eval").exists(), "evaluate wrote outputs before checking --weights"
+    assert "reading" not in r.stderr, r.stderr   # the data was not read
+    r = run(["evaluate", "--data", str(data), "--weights", str(tmp_path / "run" / "encoder.safetensors"), "--out", str(tmp_path / "eval")])
+    assert r.returncode == 2 and "not a safetensors file" in r.stderr and not (tmp_path / "eval").exists(), r.stderr
+
+
+def test_folder_without_training_says_the_layout(tmp_path):
+    data = tmp_path / "flat"
+    for c in ("glioma", "meningioma"): (data / c).mkdir(parents=True)
+    r = run(["pretrain", "--data", str(data), "--out", str(tmp_path / "o"), "--quiet"])
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    for s in ("has no Training folder", "expected <data>/Training/<class>/", "holds 2 folder(s) ['glioma', 'meningioma']",
+              f"ln -s {data} TREE/Training"):
+        assert s in r.stderr, (s, r.stderr)
+
+
+def test_output_to_a_file_has_no_bars_or_banners(tmp_path):
+    "Not on a terminal: one line per stage, no progress bars, no Lightning banners/tips; those are in run.log."
+    data = _tree(tmp_path / "data", n=2)
+    out = tmp_path / "run"
+    r = run(["pretrain", "--data", str(data), "--out", str(out), "--epochs", "1", "--image-size", "16",
+             "--batch-size", "8", "--device", "cpu"])
+    assert r.returncode == 0, r.stderr
+    both = r.stdout + r.stderr
+    for noise in ("\r", "it/s", "GPU available", "TPU available", "litmodels", "Tip:"):
+        assert noise not in both, (noise, both)
+    assert "brainssl pretrain: reading" in r.stderr and "brainssl pretrain: pretraining simclr" in r.stderr, r.stderr
+    assert len(both.strip().splitlines()) <= 4, both
+    assert "pretraining simclr" in (out / "run.log").read_text()   # the stages (and any library warning) are in run.log

@@ -6,14 +6,12 @@ is how hospitals would run them."""
 import json, os, signal, socket, subprocess, sys, time
 from pathlib import Path
 
+import importlib.util
+
 import pytest
-
-pytest.importorskip("flwr", reason="the [federated] extra (flwr) is not installed")
 import torch
-from safetensors.torch import load_file
 
-from brainssl.federated.app import write_flower_app
-from brainssl.federated.config import FedConfig
+needs_flwr = pytest.mark.skipif(importlib.util.find_spec("flwr") is None, reason="the [federated] extra (flwr) is not installed")
 
 BIN = Path(sys.executable).parent
 
@@ -47,7 +45,42 @@ def _wait(pred, timeout: float, what: str, logs=()):
     raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{tails}")
 
 
+def test_missing_flower_names_the_extra():
+    "Without Flower, `import brainssl.federated` says which extra to install (simulated: `sys.modules['flwr'] = None`)."
+    code = "import sys; sys.modules['flwr'] = None\nimport brainssl.federated.server"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "ModuleNotFoundError: brainssl.federated needs Flower" in r.stderr, r.stderr
+    assert 'pip install "brainssl[federated]"' in r.stderr, r.stderr
+
+
+@needs_flwr
+def test_unplaceable_client_fails_fast():
+    "A client needing more CPUs than Ray has used to hang forever (\"ActorPool is empty\"); now a ValueError before Ray starts."
+    code = ("from brainssl.federated.config import FedConfig\nfrom brainssl.federated.server import run_federated\n"
+            "run_federated(FedConfig(n_sites=2, n_train=16, n_test=16, rounds=1), client_cpus=2, total_cpus=1)")
+    try: r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
+    except subprocess.TimeoutExpired: pytest.fail("run_federated with client_cpus > total_cpus did not return within 180 s")
+    assert r.returncode == 1 and "ValueError: client_cpus=2 is more than the 1 CPUs" in r.stderr, r.stderr[-3000:]
+    assert "lower client_cpus" in r.stderr, r.stderr[-3000:]
+
+
+@needs_flwr
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks a machine without CUDA")
+def test_cuda_device_without_cuda_is_an_error():
+    "device='cuda' on a machine without CUDA used to give a 0-round summary; now it is refused up front."
+    from brainssl.federated.config import FedConfig
+    from brainssl.federated.server import run_federated
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        run_federated(FedConfig(n_sites=2, n_train=16, n_test=16, rounds=1, device="cuda"))
+    with pytest.raises(ValueError, match="no CUDA GPU; use client_gpus=0"):
+        run_federated(FedConfig(n_sites=2, n_train=16, n_test=16, rounds=1), client_gpus=0.5)
+
+
+@needs_flwr
 def test_superlink_two_supernodes_survives_killed_client(tmp_path):
+    from safetensors.torch import load_file
+    from brainssl.federated.app import write_flower_app
+    from brainssl.federated.config import FedConfig
     env = {**os.environ, "FLWR_HOME": str(tmp_path / "flwr-home"), "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     link_port, node_ports = _free_port(), [_free_port(), _free_port()]

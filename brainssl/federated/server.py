@@ -6,7 +6,7 @@ Docs: https://brainssl.github.io/brainssl/federated_server.html.md"""
 
 # %% ../../nbs/83_federated_server.ipynb #d2281038
 from __future__ import annotations
-import logging, time
+import logging, os, time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -16,14 +16,14 @@ from flwr.app import ArrayRecord, ConfigRecord, Context, Message
 from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.strategy import FedAvg, FedProx
 
-from ..core import atomic_write, save_json
+from ..core import atomic_write, resolve_device, save_json
 from ..eval.metrics import wilson_ci
 from .config import FedConfig, build_model, shared_keys
 from .client import audit_reply, make_client_app
 from .sites import site_names
 
 # %% auto #0
-__all__ = ['STRATEGIES', 'server_app', 'make_strategy', 'server_main', 'make_server_app', 'run_federated']
+__all__ = ['STRATEGIES', 'server_app', 'make_strategy', 'server_main', 'make_server_app', 'check_resources', 'run_federated']
 
 # %% ../../nbs/83_federated_server.ipynb #18a973b6
 STRATEGIES: dict[str, tuple[str, type, str]] = {
@@ -187,19 +187,49 @@ def make_server_app(default: FedConfig | None = None, # settings the run config 
 # %% ../../nbs/83_federated_server.ipynb #2cc16c7e
 server_app = make_server_app()  # the module-level app for `flwr run` (see `brainssl.federated.app.write_flower_app`)
 
+# %% ../../nbs/83_federated_server.ipynb #9ea625e2
+def check_resources(cfg: FedConfig, # `cfg.device` is where clients train
+                    client_cpus: float = 0.5, # Ray CPUs per simulated client
+                    total_cpus: float | None = 1, # CPUs Ray may use; None = all of this machine's
+                    client_gpus: float = 0.0, # Ray GPUs per simulated client
+                   ):
+    """Raise `ValueError` naming the resource and the fix if Ray could never place a client (it would wait forever with
+    "ActorPool is empty") or if `cfg.device` asks for a GPU the clients cannot get. Returns the `torch.device`."""
+    import torch
+    dev = resolve_device(cfg.device)  # ValueError for cuda/mps on a machine without
+    cpus = total_cpus or os.cpu_count() or 1
+    if not client_cpus > 0: raise ValueError(f"client_cpus={client_cpus!r} must be > 0 (a CPU share per client, e.g. 0.5)")
+    if client_cpus > cpus:
+        raise ValueError(f"client_cpus={client_cpus} is more than the {cpus} CPUs Ray may use (total_cpus={total_cpus}), so no "
+                         f"client could ever start; lower client_cpus (e.g. {cpus / 2:g}) or raise total_cpus")
+    gpus = torch.cuda.device_count()
+    if client_gpus < 0: raise ValueError(f"client_gpus={client_gpus!r} must be >= 0")
+    if client_gpus > 0 and not gpus:
+        raise ValueError(f"client_gpus={client_gpus} asks for a GPU per client but this machine has no CUDA GPU; use client_gpus=0")
+    if client_gpus > gpus:
+        raise ValueError(f"client_gpus={client_gpus} is more than the {gpus} GPU(s) of this machine; use at most {gpus} "
+                         "(fractions share a GPU, e.g. 0.5 for two clients per GPU)")
+    if dev.type == "cuda" and not client_gpus:
+        raise ValueError(f"device={cfg.device!r} but client_gpus=0: Ray hides the GPUs from clients without a GPU share; "
+                         f"pass client_gpus (e.g. {1 / len(site_names(cfg)):g} for all clients on one GPU) or device='cpu'")
+    return dev
+
 # %% ../../nbs/83_federated_server.ipynb #c67742e6
 def run_federated(cfg: FedConfig, # the run; `cfg.n_sites` clients (4 for LGG)
                   client_cpus: float = 0.5, # Ray CPU share per simulated client
                   total_cpus: float | None = 1, # CPUs Ray may use; None = all
                   verbose: bool = False, # Flower's per-round log lines
+                  client_gpus: float = 0.0, # Ray GPU share per simulated client (e.g. 0.25: four clients share a GPU); > 0 for cfg.device="cuda"
                  ) -> dict:
-    "Run `cfg` in Flower's simulation engine (Ray); returns the summary of `server_main` plus the final shared `arrays`."
+    """Run `cfg` in Flower's simulation engine (Ray); returns the summary of `server_main` plus the final shared `arrays`.
+    `ValueError` (from `check_resources`) before Ray starts if the clients' resources cannot be met."""
+    check_resources(cfg, client_cpus, total_cpus, client_gpus)
     from flwr.simulation import run_simulation  # imported here: only the simulation needs Ray, a deployed client does not
     sink: dict = {}
     n = len(site_names(cfg))
     init_args = {"include_dashboard": False, "log_to_driver": verbose, "configure_logging": False}
     if total_cpus: init_args["num_cpus"] = total_cpus
-    backend = {"client_resources": {"num_cpus": client_cpus, "num_gpus": 0.0}, "init_args": init_args}
+    backend = {"client_resources": {"num_cpus": client_cpus, "num_gpus": float(client_gpus)}, "init_args": init_args}
     flwr_log = logging.getLogger("flwr")
     level = flwr_log.level
     if not verbose: flwr_log.setLevel(logging.WARNING)
