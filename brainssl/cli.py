@@ -235,6 +235,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-resume", action="store_true", help="start afresh even if a checkpoint exists in --out")
     p.add_argument("--set", type=_hparam, action="append", default=[], metavar="KEY=VALUE", help="method hyper-parameter, e.g. temperature=0.2")
     p.add_argument("--precision", default=None, help="Lightning precision, e.g. bf16-mixed or 32-true; default: mixed on GPU, bf16-mixed on CPUs with bf16 instructions (AVX512-BF16/AMX), else 32-true")
+    p.add_argument("--devices", type=lambda s: int(s) if s.isdigit() else s, default=None, help="training processes: GPUs per node (default all visible), or CPU processes (default 1)")
+    p.add_argument("--num-nodes", type=int, default=1, help="nodes of a multi-node run started by torchrun or SLURM (default 1)")
+    p.add_argument("--strategy", default=None, help="Lightning strategy for several processes, e.g. ddp (default) or ddp_spawn")
+    p.add_argument("--sync-bn", choices=["auto", "on", "off"], default="auto", help="synchronise BatchNorm across processes; auto: on for methods whose loss couples the batch")
+    p.add_argument("--ckpt-every-steps", type=int, default=None, help="also checkpoint every N steps (mid-epoch; a resumed run continues exactly)")
+    p.add_argument("--ckpt-every-minutes", type=float, default=None, help="also checkpoint every M minutes of training")
     p = sub.add_parser("evaluate", help="few-label evaluation of an encoder (raw and de-duplicated Testing)")
     _common(p, epochs=False); _eval_flags(p)
     p.add_argument("--weights", required=True, help="encoder .safetensors, or 'random' for random init")
@@ -293,7 +299,9 @@ def main(argv: list[str] | None = None) -> int:
             get_method(a.method)
             pretrain(a.method, splits[a.split], a.out, epochs=a.epochs, batch_size=a.batch_size, seed=a.seed,
                      device=a.device, resume=not a.no_resume, progress=progress, max_minutes=a.max_minutes, budget_clock=a.budget_clock,
-                     precision=a.precision, image_size=a.image_size, **kw)
+                     precision=a.precision, image_size=a.image_size, devices=a.devices, num_nodes=a.num_nodes, strategy=a.strategy,
+                     sync_batchnorm={"auto": None, "on": True, "off": False}[a.sync_bn], ckpt_every_steps=a.ckpt_every_steps,
+                     ckpt_every_minutes=a.ckpt_every_minutes, **kw)
             log = json.loads((a.out / "pretrain.json").read_text()) if (a.out / "pretrain.json").exists() else {}  # rank 0 writes it
             resumed = f", resumed from {log['resumed_from']}" if log.get("resumed_from") else ""
             print(f"{a.method}: {log.get('epochs_done')} epochs{resumed}; encoder, checkpoint and run log in {a.out}/")

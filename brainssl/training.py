@@ -13,11 +13,13 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Sampler
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning.pytorch.plugins.layer_sync import LayerSync
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -25,9 +27,9 @@ from .core import MRIDataset, atomic_write, resolve_device
 from .views import mri_views
 
 # %% auto #0
-__all__ = ['AtomicCheckpointIO', 'cpu_supports_bf16', 'trainer_kwargs', 'process_count', 'launch_rank', 'ResumableSampler',
-           'step_seed', 'ResumeState', 'checkpoint_callbacks', 'OnFitEnd', 'TimeBudget', 'knn_loo_accuracy',
-           'RepresentationMonitor', 'learning_curve']
+__all__ = ['AtomicCheckpointIO', 'cpu_supports_bf16', 'trainer_kwargs', 'process_count', 'launch_rank', 'GlobalBatchNorm',
+           'GlobalBatchNormSync', 'ResumableSampler', 'step_seed', 'ResumeState', 'checkpoint_callbacks', 'OnFitEnd',
+           'TimeBudget', 'knn_loo_accuracy', 'RepresentationMonitor', 'learning_curve']
 
 # %% ../nbs/12_training.ipynb #54f3b15d
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -87,6 +89,61 @@ def launch_rank() -> int:
     for k in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
         if os.environ.get(k, "").isdigit(): return int(os.environ[k])
     return 0
+
+# %% ../nbs/12_training.ipynb #67e64e59
+class _AllReduceSum(torch.autograd.Function):
+    "Sum of a tensor over all processes; the gradient is summed over all processes too (each process's loss depends on every input)."
+    @staticmethod
+    def forward(ctx, x):
+        x = x.clone(); dist.all_reduce(x); return x
+    @staticmethod
+    def backward(ctx, g):
+        g = g.clone(); dist.all_reduce(g); return g
+
+# %% ../nbs/12_training.ipynb #6e85b4f5
+class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
+    """BatchNorm over `(B, C, ...)` inputs whose training-mode statistics are those of the batch of all processes of
+    the default process group (one process, or eval mode: plain BatchNorm). Works on CPU (gloo) and GPU.
+    `ValueError` for an input with fewer than 2 dimensions."""
+    def _check_input_dim(self, x):
+        if x.dim() < 2: raise ValueError(f"GlobalBatchNorm expects (B, C, ...) input, got shape {tuple(x.shape)}")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._check_input_dim(x)
+        if not (self.training and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+            return super().forward(x)
+        dims, shape = [0, *range(2, x.dim())], [1, -1] + [1] * (x.dim() - 2)
+        n = _AllReduceSum.apply(x.new_tensor([x.numel() / x.shape[1]]).detach())
+        mean = _AllReduceSum.apply(x.sum(dims)) / n                    # (C,) global mean
+        var = _AllReduceSum.apply((x - mean.view(shape)).pow(2).sum(dims)) / n   # (C,) biased global variance
+        if self.track_running_stats:
+            with torch.no_grad():
+                self.num_batches_tracked += 1
+                m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+                self.running_mean.mul_(1 - m).add_(m * mean.detach())
+                self.running_var.mul_(1 - m).add_(m * var.detach() * n / (n - 1).clamp(min=1))
+        y = (x - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
+        return y * self.weight.view(shape) + self.bias.view(shape) if self.affine else y
+
+# %% ../nbs/12_training.ipynb #a31a1cff
+class GlobalBatchNormSync(LayerSync):
+    "Lightning `LayerSync` plugin: `apply` turns every BatchNorm of a model into a `GlobalBatchNorm` (same parameters and buffers), `revert` turns them back into the original classes."
+    def apply(self, model: nn.Module) -> nn.Module: return self._swap(model, to_global=True)
+    def revert(self, model: nn.Module) -> nn.Module: return self._swap(model, to_global=False)
+
+    def _swap(self, module: nn.Module, to_global: bool) -> nn.Module:
+        want = (isinstance(module, nn.modules.batchnorm._BatchNorm) and not isinstance(module, (GlobalBatchNorm, nn.SyncBatchNorm))
+                if to_global else isinstance(module, GlobalBatchNorm))
+        out = module
+        if want:
+            cls = GlobalBatchNorm if to_global else module._revert_to
+            out = cls(module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats)
+            if to_global: out._revert_to = type(module)
+            if module.affine: out.weight, out.bias = module.weight, module.bias          # the same Parameters
+            for k in ("running_mean", "running_var", "num_batches_tracked"): setattr(out, k, getattr(module, k))
+            out.train(module.training)
+        for name, child in module.named_children(): out.add_module(name, self._swap(child, to_global))
+        return out
 
 # %% ../nbs/12_training.ipynb #0b1ce1aa
 class ResumableSampler(Sampler):

@@ -16,14 +16,13 @@ from torch import nn
 import lightning as L
 from fastcore.basics import patch
 from lightning.pytorch.callbacks import Callback
-from lightning.pytorch.plugins.layer_sync import TorchSyncBatchNorm
 from lightly.models.utils import deactivate_requires_grad, update_momentum
 from lightly.utils.scheduler import cosine_schedule
 from torch.utils.data import DataLoader
 
 from ..core import MRIDataset, machine_info, package_versions, quiet_lightning, remove_stale_temporaries, save_json
 from ..encoder import Encoder, save_encoder
-from ..training import (AtomicCheckpointIO, RepresentationMonitor, ResumableSampler, ResumeState, TimeBudget,
+from ..training import (AtomicCheckpointIO, GlobalBatchNormSync, RepresentationMonitor, ResumableSampler, ResumeState, TimeBudget,
                                OnFitEnd, checkpoint_callbacks, launch_rank, process_count, trainer_kwargs)
 from ..views import mri_views
 
@@ -384,12 +383,13 @@ def pretrain(method: str | SSLMethod, # a registered name ("simclr") or a constr
     with contextlib.nullcontext() if progress else quiet_lightning(), warnings.catch_warnings():  # no banners when progress is off
         # a mid-epoch checkpoint resumes exactly here (`ResumeState`), although Lightning cannot see it in the loader
         warnings.filterwarnings("ignore", message=".*resuming from a checkpoint that ended before the epoch ended")
-        trainer = L.Trainer(max_epochs=epochs, plugins=[AtomicCheckpointIO()], logger=False, use_distributed_sampler=False,
+        cpu_sync = sync and tkw["accelerator"] == "cpu"     # PyTorch's SyncBatchNorm is GPU-only: `GlobalBatchNorm` on a CPU
+        trainer = L.Trainer(max_epochs=epochs, plugins=[AtomicCheckpointIO(), *([GlobalBatchNormSync()] if cpu_sync else [])],
+                            logger=False, use_distributed_sampler=False,
                             callbacks=[*checkpoint_callbacks(ck_dir, ckpt_every_steps, ckpt_every_minutes), ResumeState(sampler, loader.batch_size, seed),
                                        *budget, *mon, *callbacks, outputs],
-                            enable_progress_bar=progress, enable_model_summary=False, log_every_n_steps=1, sync_batchnorm=sync, **tkw)
+                            enable_progress_bar=progress, enable_model_summary=False, log_every_n_steps=1, sync_batchnorm=sync and not cpu_sync, **tkw)
         trainer.fit(model, train_dataloaders=loader, ckpt_path=resume_from)
-    if sync: TorchSyncBatchNorm().revert(model)    # plain BatchNorm again, for use in one process
     model.monitor_history = mon[0].history if mon else []
     if mon and not mon[0].history and (out_dir / "pretrain.json").exists():   # trained in spawned processes: the log has it
         model.monitor_history = (json.loads((out_dir / "pretrain.json").read_text()).get("monitor") or {}).get("history", [])
