@@ -290,6 +290,7 @@ def _run_log(trainer, out_dir: Path, resume_from, seconds: float) -> dict:
     return {"wall_seconds_this_call": round(seconds, 1), "wall_seconds_all_calls": round(seconds + before, 1),
             "train_loss_last_epoch": float(loss) if loss is not None else prev.get("train_loss_last_epoch", float("nan"))}
 
+# %% ../../nbs/20_ssl_base.ipynb #731becd7
 def _write_outputs(trainer, model, out_dir: Path, record: dict, resume_from, t0: float):
     "On rank 0 only: `encoder.safetensors` and `pretrain.json` (`record` plus what the trainer knows at the end of `fit`)."
     if trainer.global_rank != 0: return
