@@ -243,22 +243,26 @@ class OnFitEnd(Callback):
 
 # %% ../nbs/12_training.ipynb #7a2e24d3
 class TimeBudget(Callback):
-    "Lightning callback: stop training after `minutes` of `clock` time (\"wall\" or \"cpu\" = process CPU time); `fraction_used()` in [0, 1]."
+    """Lightning callback: stop training after `minutes` of `clock` time (\"wall\" or \"cpu\" = process CPU time); `fraction_used()` in [0, 1].
+    With several processes, rank 0's clock decides for all (broadcast after every step), so that every process stops at
+    the same step and follows the same schedule."""
     def __init__(self, minutes: float, # the budget, > 0
                  clock: str = "wall", # "wall": elapsed time; "cpu": CPU time of this process, all threads
                 ):
         if not minutes > 0: raise ValueError(f"max_minutes must be > 0, got {minutes}")
         if clock not in ("wall", "cpu"): raise ValueError(f"budget_clock must be 'wall' or 'cpu', got {clock!r}")
-        self.seconds, self.clock, self.used_before, self._t0 = 60.0 * minutes, clock, 0.0, None
+        self.seconds, self.clock, self.used_before, self._t0, self._shared = 60.0 * minutes, clock, 0.0, None, None
 
     def _now(self) -> float: return time.process_time() if self.clock == "cpu" else time.perf_counter()
     def used_seconds(self) -> float: return self.used_before + (0.0 if self._t0 is None else self._now() - self._t0)
-    def fraction_used(self) -> float: return min(1.0, self.used_seconds() / self.seconds)
+    def fraction_used(self) -> float: return min(1.0, (self.used_seconds() if self._shared is None else self._shared) / self.seconds)
     def on_train_start(self, trainer, pl_module): self._t0 = self._now()
     def on_train_end(self, trainer, pl_module): self.used_before, self._t0 = self.used_seconds(), None
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        if self.used_seconds() >= self.seconds: trainer.should_stop = True
+        used = self.used_seconds()
+        if trainer.world_size > 1: used = self._shared = float(trainer.strategy.broadcast(used, src=0))   # rank 0's clock
+        if used >= self.seconds: trainer.should_stop = True
 
     def state_dict(self): return {"used_seconds": self.used_seconds(), "clock": self.clock}
     def load_state_dict(self, state): self.used_before = float(state["used_seconds"]) if state.get("clock") == self.clock else 0.0

@@ -128,10 +128,10 @@ def test_cli_pretrain_two_cpu_processes(tmp_path):
     data, out = _tree(tmp_path / "data"), tmp_path / "run"
     args = ["pretrain", "--data", data, "--out", out, "--epochs", 1, "--image-size", 16, "--batch-size", 4, "--device", "cpu",
             "--devices", 2, "--strategy", "ddp", "--sync-bn", "off", "--ckpt-every-steps", 1, "--precision", "32-true", "--quiet",
-            "--set", "arch='resnet10t'", "--small-images"]
+            "--set", "arch='resnet10t'", "--small-images", "--max-minutes", 30]   # a budget: rank 0's clock is broadcast
     r = subprocess.run(brainssl_cmd() + list(map(str, args)), capture_output=True, text=True, timeout=600, env=ENV, start_new_session=True)
     assert r.returncode == 0, r.stderr[-3000:]
     log = json.loads((out / "pretrain.json").read_text())
     assert (log["world_size"], log["devices"], log["sync_batchnorm"], log["steps"]) == (2, 2, False, 2)   # 16 images / (2 x 4)
-    assert log["checkpoint_every"]["steps"] == 1 and log["strategy"] == "DDPStrategy"
+    assert log["checkpoint_every"]["steps"] == 1 and log["strategy"] == "DDPStrategy" and log["budget"]["minutes"] == 30
     assert "encoder, checkpoint and run log in" in r.stdout
