@@ -251,7 +251,7 @@ class TimeBudget(Callback):
                 ):
         if not minutes > 0: raise ValueError(f"max_minutes must be > 0, got {minutes}")
         if clock not in ("wall", "cpu"): raise ValueError(f"budget_clock must be 'wall' or 'cpu', got {clock!r}")
-        self.seconds, self.clock, self.used_before, self._t0, self._shared = 60.0 * minutes, clock, 0.0, None, None
+        self.minutes, self.seconds, self.clock, self.used_before, self._t0, self._shared = minutes, 60.0 * minutes, clock, 0.0, None, None
 
     def _now(self) -> float: return time.process_time() if self.clock == "cpu" else time.perf_counter()
     def used_seconds(self) -> float: return self.used_before + (0.0 if self._t0 is None else self._now() - self._t0)

@@ -303,7 +303,7 @@ def _write_outputs(trainer, model, out_dir: Path, record: dict, resume_from, t0:
                "device": str(trainer.strategy.root_device), "precision": str(trainer.precision),
                "memory_format": "channels_last" if model.channels_last else "contiguous", "resumed_from": resume_from,
                **_run_log(trainer, out_dir, resume_from, time.time() - t0),
-               "budget": {"minutes": budget.seconds / 60, "clock": budget.clock, "used_minutes": round(budget.used_seconds() / 60, 3)} if budget else None,
+               "budget": {"minutes": budget.minutes, "clock": budget.clock, "used_minutes": round(budget.used_seconds() / 60, 3)} if budget else None,
                "monitor": {"n_images": len(mon.x), "k": mon.k, "every_n_epochs": mon.every, "history": mon.history} if mon else None,
                "machine": machine_info(), "versions": package_versions()}, out_dir / "pretrain.json")
 
