@@ -276,7 +276,9 @@ def _run(a: argparse.Namespace, splits: dict, progress: bool, say):
         say(f"pretraining {a.method} for up to {a.epochs} epochs on {len(splits[a.split])} images")
         pretrain(a.method, splits[a.split], a.out, epochs=a.epochs, batch_size=a.batch_size, seed=a.seed,
                  device=a.device, resume=not a.no_resume, progress=progress, max_minutes=a.max_minutes, budget_clock=a.budget_clock,
-                 precision=a.precision, image_size=a.image_size, **kw)
+                 precision=a.precision, image_size=a.image_size, devices=a.devices, num_nodes=a.num_nodes, strategy=a.strategy,
+                 sync_batchnorm={"auto": None, "on": True, "off": False}[a.sync_bn], ckpt_every_steps=a.ckpt_every_steps,
+                 ckpt_every_minutes=a.ckpt_every_minutes, **kw)
         log = json.loads((a.out / "pretrain.json").read_text()) if (a.out / "pretrain.json").exists() else {}  # rank 0 writes it
         resumed = f", resumed from {log['resumed_from']}" if log.get("resumed_from") else ""
         print(f"{a.method}: {log.get('epochs_done')} epochs{resumed}; encoder, checkpoint and run log in {a.out}/")
@@ -336,7 +338,9 @@ def main(argv: list[str] | None = None) -> int:
         with console_output(log_dir / (a.out.stem + ".run.log" if html else "run.log")):
             _run(a, _splits(a, progress, say), progress, say)
         from brainssl.core import save_json
-        save_json(run_log(vars(a), t0), log_dir / (a.out.stem + ".run.json" if html else "run.json"))
+        from brainssl.training import launch_rank
+        if launch_rank() == 0:   # under DDP every process runs this command; one run log
+            save_json(run_log(vars(a), t0), log_dir / (a.out.stem + ".run.json" if html else "run.json"))
         return 0
     except (FileNotFoundError, ValueError, FloatingPointError) as e:  # a bad input or a diverged run: one line, no traceback
         from brainssl.data.folder import ImageReadError

@@ -157,7 +157,7 @@ def _pretrain_parser(sub):
     _common(p, "output folder: encoder.safetensors (pass it to evaluate/explore --weights), checkpoints/last.ckpt (to resume), pretrain.json, run.json, run.log")
     p.add_argument("--method", default="simclr", help="SSL method, see `brainssl methods` (default simclr)")
     p.add_argument("--split", default="Training", help="split to pretrain on (default Training; labels are not used)")
-    p.add_argument("--batch-size", type=int, default=256, help="images per step (default 256)")
+    p.add_argument("--batch-size", type=int, default=256, help="images per step per process (default 256)")
     p.add_argument("--lr", type=float, default=None, help="peak learning rate (method default if omitted)")
     p.add_argument("--small-images", action="store_true", help="3x3 stride-1 encoder stem")
     p.add_argument("--max-minutes", type=float, default=None, help="time budget; the LR schedule follows it and --epochs becomes a cap")
@@ -165,6 +165,12 @@ def _pretrain_parser(sub):
     p.add_argument("--no-resume", action="store_true", help="start afresh even if a checkpoint exists in --out")
     p.add_argument("--set", type=_hparam, action="append", default=[], metavar="KEY=VALUE", help="method hyper-parameter, e.g. temperature=0.2")
     p.add_argument("--precision", default=None, help="Lightning precision, e.g. bf16-mixed or 32-true; default: mixed on GPU, bf16-mixed on CPUs with bf16 instructions (AVX512-BF16/AMX), else 32-true")
+    p.add_argument("--devices", type=lambda s: int(s) if s.isdigit() else s, default=None, help="training processes: GPUs per node (default all visible), or CPU processes (default 1)")
+    p.add_argument("--num-nodes", type=int, default=1, help="nodes of a multi-node run started by torchrun or SLURM (default 1)")
+    p.add_argument("--strategy", default=None, help="Lightning strategy for several processes, e.g. ddp (default) or ddp_spawn")
+    p.add_argument("--sync-bn", choices=["auto", "on", "off"], default="auto", help="synchronise BatchNorm across processes; auto: on for methods whose loss couples the batch")
+    p.add_argument("--ckpt-every-steps", type=int, default=None, help="also checkpoint every N steps (mid-epoch; a resumed run continues exactly)")
+    p.add_argument("--ckpt-every-minutes", type=float, default=None, help="also checkpoint every M minutes of training")
 
 # %% ../nbs/61_cli_args.ipynb #5f0db514
 def _evaluate_parser(sub):

@@ -6,16 +6,20 @@ Docs: https://brainssl.github.io/brainssl/training.html.md"""
 
 # %% ../nbs/12_training.ipynb #eb6ba7b2
 from __future__ import annotations
-import time
+import os, random, time
+from datetime import timedelta
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
-from lightning.pytorch.callbacks import Callback
+from torch.utils.data import Sampler
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning.pytorch.plugins.layer_sync import LayerSync
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -23,8 +27,9 @@ from .core import MRIDataset, atomic_write, resolve_device
 from .views import mri_views
 
 # %% auto #0
-__all__ = ['AtomicCheckpointIO', 'cpu_supports_bf16', 'trainer_kwargs', 'TimeBudget', 'knn_loo_accuracy', 'RepresentationMonitor',
-           'learning_curve']
+__all__ = ['AtomicCheckpointIO', 'cpu_supports_bf16', 'trainer_kwargs', 'process_count', 'launch_rank', 'GlobalBatchNorm',
+           'GlobalBatchNormSync', 'ResumableSampler', 'step_seed', 'ResumeState', 'checkpoint_callbacks', 'OnFitEnd',
+           'TimeBudget', 'knn_loo_accuracy', 'RepresentationMonitor', 'learning_curve']
 
 # %% ../nbs/12_training.ipynb #54f3b15d
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -48,37 +53,216 @@ def _hardware_kwargs(dev: torch.device, devices, num_nodes: int) -> dict:
         strategy = "ddp" if (count > 1 or num_nodes > 1) else "auto"
         return dict(accelerator="gpu", devices=n, strategy=strategy, precision=precision, num_nodes=num_nodes)
     if dev.type == "mps": return dict(accelerator="mps", devices=1, precision="32-true")
+    if devices is not None and not (isinstance(devices, int) and devices >= 1):
+        raise ValueError(f"devices must be a number of processes >= 1 on a CPU, got {devices!r}")
     return dict(accelerator="cpu", devices=devices or 1, precision="bf16-mixed" if cpu_supports_bf16() else "32-true", num_nodes=num_nodes)
 
 # %% ../nbs/12_training.ipynb #7c387e02
 def trainer_kwargs(device: str = "auto", # "auto", "cpu", "cuda", "cuda:1", "mps"
-                   devices: int | str | None = None, # GPUs per node; default: all visible for "auto"/"cuda", else 1
+                   devices: int | str | None = None, # GPUs per node (default: all visible for "auto"/"cuda"), or processes on a CPU (default 1)
                    num_nodes: int = 1, # nodes for multi-node DDP (launched by torchrun/SLURM)
                    precision: str | None = None, # Lightning precision ("32-true", "bf16-mixed", "16-mixed"); None picks the fast one
+                   strategy: str | None = None, # Lightning strategy ("ddp", "ddp_spawn", "ddp_fork"); None: "ddp" for several GPUs, Lightning's choice on a CPU
                   ) -> dict:
-    "Keyword arguments for `lightning.Trainer` on `device`: accelerator, devices, strategy and precision (Lightning validates it)."
+    """Keyword arguments for `lightning.Trainer` on `device`: accelerator, devices, strategy and precision (Lightning validates it).
+    Several CPU processes (`devices=2`) train with DDP over the gloo backend. `ValueError` for `devices` that is not a
+    positive number on a CPU, or `num_nodes` < 1."""
+    if not (isinstance(num_nodes, int) and num_nodes >= 1): raise ValueError(f"num_nodes must be an integer >= 1, got {num_nodes!r}")
     kw = _hardware_kwargs(resolve_device(device), devices, num_nodes)
     if precision is not None: kw["precision"] = precision
+    if strategy is not None: kw["strategy"] = strategy
     return kw
+
+# %% ../nbs/12_training.ipynb #8f9ca1ce
+def process_count(tkw: dict, # the result of `trainer_kwargs`
+                 ) -> int:
+    "How many training processes `tkw` starts: devices per node (a count, a list, or \"auto\" = all visible GPUs) times `num_nodes`."
+    n = tkw.get("devices", 1)
+    if n == "auto": n = max(1, torch.cuda.device_count()) if tkw.get("accelerator") == "gpu" else 1
+    elif isinstance(n, str): n = len([d for d in n.split(",") if d.strip()]) if "," in n else int(n)
+    elif not isinstance(n, int): n = len(n)
+    return int(n) * int(tkw.get("num_nodes", 1))
+
+# %% ../nbs/12_training.ipynb #28f053af
+def launch_rank() -> int:
+    "This process's global rank as its launcher tells it (`RANK` from torchrun, `SLURM_PROCID`, `LOCAL_RANK` from Lightning's own launcher), 0 when none does; known before the `Trainer` exists."
+    for k in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
+        if os.environ.get(k, "").isdigit(): return int(os.environ[k])
+    return 0
+
+# %% ../nbs/12_training.ipynb #67e64e59
+class _AllReduceSum(torch.autograd.Function):
+    "Sum of a tensor over all processes; the gradient is summed over all processes too (each process's loss depends on every input)."
+    @staticmethod
+    def forward(ctx, x):
+        x = x.clone(); dist.all_reduce(x); return x
+    @staticmethod
+    def backward(ctx, g):
+        g = g.clone(); dist.all_reduce(g); return g
+
+# %% ../nbs/12_training.ipynb #6e85b4f5
+class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
+    """BatchNorm over `(B, C, ...)` inputs whose training-mode statistics are those of the batch of all processes of
+    the default process group (one process, or eval mode: plain BatchNorm). Works on CPU (gloo) and GPU.
+    `ValueError` for an input with fewer than 2 dimensions."""
+    def _check_input_dim(self, x):
+        if x.dim() < 2: raise ValueError(f"GlobalBatchNorm expects (B, C, ...) input, got shape {tuple(x.shape)}")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._check_input_dim(x)
+        if not (self.training and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+            return super().forward(x)
+        dims, shape = [0, *range(2, x.dim())], [1, -1] + [1] * (x.dim() - 2)
+        n = _AllReduceSum.apply(x.new_tensor([x.numel() / x.shape[1]]).detach())
+        mean = _AllReduceSum.apply(x.sum(dims)) / n                    # (C,) global mean
+        var = _AllReduceSum.apply((x - mean.view(shape)).pow(2).sum(dims)) / n   # (C,) biased global variance
+        if self.track_running_stats:
+            with torch.no_grad():
+                self.num_batches_tracked += 1
+                m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+                self.running_mean.mul_(1 - m).add_(m * mean.detach())
+                self.running_var.mul_(1 - m).add_(m * var.detach() * n / (n - 1).clamp(min=1))
+        y = (x - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
+        return y * self.weight.view(shape) + self.bias.view(shape) if self.affine else y
+
+# %% ../nbs/12_training.ipynb #a31a1cff
+class GlobalBatchNormSync(LayerSync):
+    "Lightning `LayerSync` plugin: `apply` turns every BatchNorm of a model into a `GlobalBatchNorm` (same parameters and buffers), `revert` turns them back into the original classes."
+    def apply(self, model: nn.Module) -> nn.Module: return self._swap(model, to_global=True)
+    def revert(self, model: nn.Module) -> nn.Module: return self._swap(model, to_global=False)
+
+    def _swap(self, module: nn.Module, to_global: bool) -> nn.Module:
+        want = (isinstance(module, nn.modules.batchnorm._BatchNorm) and not isinstance(module, (GlobalBatchNorm, nn.SyncBatchNorm))
+                if to_global else isinstance(module, GlobalBatchNorm))
+        out = module
+        if want:
+            cls = GlobalBatchNorm if to_global else module._revert_to
+            out = cls(module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats)
+            if to_global: out._revert_to = type(module)
+            if module.affine: out.weight, out.bias = module.weight, module.bias          # the same Parameters
+            for k in ("running_mean", "running_var", "num_batches_tracked"): setattr(out, k, getattr(module, k))
+            out.train(module.training)
+        for name, child in module.named_children(): out.add_module(name, self._swap(child, to_global))
+        return out
+
+# %% ../nbs/12_training.ipynb #0b1ce1aa
+class ResumableSampler(Sampler):
+    """Sampler over `n` indices whose order in epoch `e` depends only on `(seed, e)`; with `world_size` processes, process
+    `rank` takes every `world_size`-th index of the first `world_size * (n // world_size)` (like `DistributedSampler`,
+    the remainder is dropped). `resume_at(epoch, n_done)` starts that epoch after its first `n_done` indices.
+    `ValueError` for `n` < 1 or a `rank` outside [0, world_size)."""
+    def __init__(self, n: int, # number of samples in the dataset
+                 seed: int = 0, # seeds the order of every epoch
+                 shuffle: bool = True, # False: 0, 1, ..., n - 1 in every epoch
+                ):
+        if n < 1: raise ValueError(f"ResumableSampler needs n >= 1 samples, got {n}")
+        self.n, self.seed, self.shuffle = n, seed, shuffle
+        self.epoch, self.rank, self.world_size, self._skip = 0, 0, 1, (None, 0)
+
+    def set_epoch(self, epoch: int): self.epoch = int(epoch)
+    def set_world(self, rank: int, world_size: int):
+        if not 0 <= rank < world_size: raise ValueError(f"rank must lie in [0, world_size={world_size}), got {rank}")
+        self.rank, self.world_size = int(rank), int(world_size)
+    def resume_at(self, epoch: int, n_done: int): self.epoch, self._skip = int(epoch), (int(epoch), int(n_done))
+    def __len__(self) -> int: return self.n // self.world_size
+
+    def order(self, epoch: int) -> list[int]:
+        "This process's indices of `epoch`, in order."
+        idx = (torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 1_000_003 + epoch))
+               if self.shuffle else torch.arange(self.n))
+        return idx[: len(self) * self.world_size][self.rank::self.world_size].tolist()
+
+    def __iter__(self):
+        idx = self.order(self.epoch)
+        ep, k = self._skip
+        if ep == self.epoch: idx, self._skip = idx[k:], (None, 0)
+        return iter(idx)
+
+# %% ../nbs/12_training.ipynb #c28061ba
+def step_seed(seed: int, rank: int, step: int) -> int:
+    "The seed of training step `step` on process `rank` of a run seeded with `seed`: a 63-bit mix, different for every (seed, rank, step)."
+    return ((seed * 1_000_003 + rank) * 998_244_353 + step) % (2 ** 63 - 1)
+
+# %% ../nbs/12_training.ipynb #f42e3985
+class ResumeState(Callback):
+    """Lightning callback behind exact resume (see above): gives each process its share of `sampler` once the processes
+    exist, reseeds torch, numpy and `random` before every step with `step_seed(seed, rank, step)`, and saves
+    `{"epoch", "batches_done", "world_size"}` in every checkpoint; loading it makes `sampler` skip the batches done.
+    `ValueError` when a mid-epoch checkpoint is resumed with a different number of processes."""
+    def __init__(self, sampler: ResumableSampler, # the training loader's sampler
+                 batch_size: int, # images per step and process
+                 seed: int = 0, # the run's seed
+                ):
+        self.sampler, self.batch_size, self.seed = sampler, batch_size, seed
+        self.epoch, self.done, self.world_size = 0, 0, 1
+
+    def setup(self, trainer, pl_module, stage=None):
+        self.world_size = trainer.world_size
+        self.sampler.set_world(trainer.global_rank, trainer.world_size)
+    def on_train_epoch_start(self, trainer, pl_module):
+        if self.sampler._skip[0] != trainer.current_epoch: self.sampler.set_epoch(trainer.current_epoch)
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        s = step_seed(self.seed, trainer.global_rank, trainer.global_step)
+        torch.manual_seed(s); np.random.seed(s % 2 ** 32); random.seed(s)
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx): self.epoch, self.done = trainer.current_epoch, batch_idx + 1
+
+    def state_dict(self): return {"epoch": self.epoch, "batches_done": self.done, "world_size": self.world_size}
+    def load_state_dict(self, state):
+        per_epoch = (self.sampler.n // state["world_size"]) // self.batch_size   # batches per epoch when it was saved
+        if not 0 < state["batches_done"] < per_epoch: return               # an end-of-epoch checkpoint: the next epoch starts afresh
+        if state["world_size"] != self.world_size:
+            raise ValueError(f"the checkpoint was taken mid-epoch with {state['world_size']} processes; resume it with the same "
+                             f"devices x num_nodes (now {self.world_size}), or from an end-of-epoch checkpoint")
+        self.epoch, self.done = state["epoch"], state["batches_done"]
+        self.sampler.resume_at(state["epoch"], state["batches_done"] * self.batch_size)
+
+# %% ../nbs/12_training.ipynb #e6aebe62
+def checkpoint_callbacks(ck_dir: str | Path, # folder of `last.ckpt`
+                         every_steps: int | None = None, # also write it every this many optimiser steps
+                         every_minutes: float | None = None, # also write it every this many minutes of training
+                        ) -> list[ModelCheckpoint]:
+    """`ModelCheckpoint`s that all rewrite one file, `ck_dir/last.ckpt`: after every epoch, and, when asked, every
+    `every_steps` steps and/or every `every_minutes` minutes (mid-epoch). Lightning writes it on rank 0 only.
+    `ValueError` for a step count < 1 or minutes <= 0."""
+    if every_steps is not None and not (isinstance(every_steps, int) and every_steps >= 1):
+        raise ValueError(f"ckpt_every_steps must be an integer >= 1, got {every_steps!r}")
+    if every_minutes is not None and not every_minutes > 0: raise ValueError(f"ckpt_every_minutes must be > 0, got {every_minutes!r}")
+    # `save_top_k=1` under one fixed name (with `save_top_k=0, save_last=True`, Lightning >= 2.5 writes `last.ckpt` only
+    # at the end of training, so a killed run would have nothing to resume from)
+    kw = dict(dirpath=ck_dir, filename="last", save_top_k=1, enable_version_counter=False)
+    cbs = [ModelCheckpoint(every_n_epochs=1, **kw)]
+    if every_steps: cbs.append(ModelCheckpoint(every_n_train_steps=every_steps, **kw))
+    if every_minutes: cbs.append(ModelCheckpoint(train_time_interval=timedelta(minutes=every_minutes), **kw))
+    return cbs
+
+# %% ../nbs/12_training.ipynb #79bb8070
+class OnFitEnd(Callback):
+    "Lightning callback that calls `fn(trainer, pl_module)` at the end of `fit` in every training process (a spawned one too, where code after `fit` runs only in the parent)."
+    def __init__(self, fn: Callable): self.fn = fn
+    def on_fit_end(self, trainer, pl_module): self.fn(trainer, pl_module)
 
 # %% ../nbs/12_training.ipynb #7a2e24d3
 class TimeBudget(Callback):
-    "Lightning callback: stop training after `minutes` of `clock` time (\"wall\" or \"cpu\" = process CPU time); `fraction_used()` in [0, 1]."
+    """Lightning callback: stop training after `minutes` of `clock` time (\"wall\" or \"cpu\" = process CPU time); `fraction_used()` in [0, 1].
+    With several processes, rank 0's clock decides for all (broadcast after every step), so that every process stops at
+    the same step and follows the same schedule."""
     def __init__(self, minutes: float, # the budget, > 0
                  clock: str = "wall", # "wall": elapsed time; "cpu": CPU time of this process, all threads
                 ):
         if not minutes > 0: raise ValueError(f"max_minutes must be > 0, got {minutes}")
         if clock not in ("wall", "cpu"): raise ValueError(f"budget_clock must be 'wall' or 'cpu', got {clock!r}")
-        self.seconds, self.clock, self.used_before, self._t0 = 60.0 * minutes, clock, 0.0, None
+        self.minutes, self.seconds, self.clock, self.used_before, self._t0, self._shared = minutes, 60.0 * minutes, clock, 0.0, None, None
 
     def _now(self) -> float: return time.process_time() if self.clock == "cpu" else time.perf_counter()
     def used_seconds(self) -> float: return self.used_before + (0.0 if self._t0 is None else self._now() - self._t0)
-    def fraction_used(self) -> float: return min(1.0, self.used_seconds() / self.seconds)
+    def fraction_used(self) -> float: return min(1.0, (self.used_seconds() if self._shared is None else self._shared) / self.seconds)
     def on_train_start(self, trainer, pl_module): self._t0 = self._now()
     def on_train_end(self, trainer, pl_module): self.used_before, self._t0 = self.used_seconds(), None
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        if self.used_seconds() >= self.seconds: trainer.should_stop = True
+        used = self.used_seconds()
+        if trainer.world_size > 1: used = self._shared = float(trainer.strategy.broadcast(used, src=0))   # rank 0's clock
+        if used >= self.seconds: trainer.should_stop = True
 
     def state_dict(self): return {"used_seconds": self.used_seconds(), "clock": self.clock}
     def load_state_dict(self, state): self.used_before = float(state["used_seconds"]) if state.get("clock") == self.clock else 0.0

@@ -6,25 +6,29 @@ Docs: https://brainssl.github.io/brainssl/ssl_base.html.md"""
 
 # %% ../../nbs/20_ssl_base.ipynb #ce463091
 from __future__ import annotations
-import contextlib, copy, json, math, time
+import contextlib, copy, json, math, time, warnings
+from functools import partial
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
 import lightning as L
 from fastcore.basics import patch
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import Callback
 from lightly.models.utils import deactivate_requires_grad, update_momentum
 from lightly.utils.scheduler import cosine_schedule
+from torch.utils.data import DataLoader
 
-from ..core import MRIDataset, machine_info, make_loader, package_versions, quiet_lightning, remove_stale_temporaries, save_json
+from ..core import MRIDataset, machine_info, package_versions, quiet_lightning, remove_stale_temporaries, save_json
 from ..encoder import Encoder, save_encoder
-from ..training import AtomicCheckpointIO, RepresentationMonitor, TimeBudget, trainer_kwargs
+from ..training import (AtomicCheckpointIO, GlobalBatchNormSync, RepresentationMonitor, ResumableSampler, ResumeState, TimeBudget,
+                               OnFitEnd, checkpoint_callbacks, launch_rank, process_count, trainer_kwargs)
 from ..views import mri_views
 
 # %% auto #0
-__all__ = ['METHODS', 'register_method', 'get_method', 'list_methods', 'SSLMethod', 'MomentumSSLMethod', 'pretrain']
+__all__ = ['METHODS', 'BATCH_COUPLED_FAMILIES', 'register_method', 'get_method', 'list_methods', 'couples_batch', 'SSLMethod',
+           'MomentumSSLMethod', 'pretrain']
 
 # %% ../../nbs/20_ssl_base.ipynb #23942594
 METHODS: dict[str, type] = {}
@@ -66,6 +70,16 @@ def list_methods(in_channels: int | None = None, # only methods that can learn f
     return {k: METHODS[k].description for k in sorted(METHODS)
             if in_channels is None or getattr(METHODS[k], "min_channels", 1) <= in_channels}
 
+# %% ../../nbs/20_ssl_base.ipynb #b3846ea5
+BATCH_COUPLED_FAMILIES = ("contrastive", "clustering", "redundancy reduction")
+
+def couples_batch(method: str | type | L.LightningModule, # a registered name, an `SSLMethod` class or instance
+                 ) -> bool:
+    "Whether `method`'s loss couples the samples of a batch: its `batch_coupled` attribute when set, else whether its family (the `description` before \" (\") is one of `BATCH_COUPLED_FAMILIES`."
+    cls = get_method(method) if isinstance(method, str) else (method if isinstance(method, type) else type(method))
+    if getattr(cls, "batch_coupled", None) is not None: return bool(cls.batch_coupled)
+    return getattr(cls, "description", "").split(" (")[0].strip().lower() in BATCH_COUPLED_FAMILIES
+
 # %% ../../nbs/20_ssl_base.ipynb #699c7456
 class SSLMethod(L.LightningModule):
     """Shared base of every brainssl SSL method: encoder, views, heads, optimiser and schedule.
@@ -75,6 +89,7 @@ class SSLMethod(L.LightningModule):
     method_name, description = "base", "abstract base"
     momentum_pairs: tuple[tuple[str, str], ...] = ()  # (online module, EMA target module) names; see `MomentumSSLMethod`
     min_channels: int = 1  # fewest input channels the method can learn from (cross-modal SSL needs 2 sequences)
+    batch_coupled: bool | None = None  # does the loss couple samples across the batch? None: from the family (see `couples_batch`)
 
     def __init__(self,
                  in_channels: int = 1, # C, number of MRI modalities fed as channels
@@ -275,6 +290,23 @@ def _run_log(trainer, out_dir: Path, resume_from, seconds: float) -> dict:
     return {"wall_seconds_this_call": round(seconds, 1), "wall_seconds_all_calls": round(seconds + before, 1),
             "train_loss_last_epoch": float(loss) if loss is not None else prev.get("train_loss_last_epoch", float("nan"))}
 
+# %% ../../nbs/20_ssl_base.ipynb #731becd7
+def _write_outputs(trainer, model, out_dir: Path, record: dict, resume_from, t0: float):
+    "On rank 0 only: `encoder.safetensors` and `pretrain.json` (`record` plus what the trainer knows at the end of `fit`)."
+    if trainer.global_rank != 0: return
+    budget = next((c for c in trainer.callbacks if isinstance(c, TimeBudget)), None)
+    mon = next((c for c in trainer.callbacks if isinstance(c, RepresentationMonitor)), None)
+    save_encoder(model.backbone, out_dir / "encoder.safetensors")
+    save_json({"method": model.method_name, "hparams": dict(model.hparams), **record,
+               "epochs_done": trainer.current_epoch, "steps": trainer.global_step, "world_size": trainer.world_size,
+               "global_batch_size": record["batch_size"] * trainer.world_size, "strategy": type(trainer.strategy).__name__,
+               "device": str(trainer.strategy.root_device), "precision": str(trainer.precision),
+               "memory_format": "channels_last" if model.channels_last else "contiguous", "resumed_from": resume_from,
+               **_run_log(trainer, out_dir, resume_from, time.time() - t0),
+               "budget": {"minutes": budget.minutes, "clock": budget.clock, "used_minutes": round(budget.used_seconds() / 60, 3)} if budget else None,
+               "monitor": {"n_images": len(mon.x), "k": mon.k, "every_n_epochs": mon.every, "history": mon.history} if mon else None,
+               "machine": machine_info(), "versions": package_versions()}, out_dir / "pretrain.json")
+
 # %% ../../nbs/20_ssl_base.ipynb #8f21dd26
 def _build_method(method, data: MRIDataset, method_kwargs: dict) -> SSLMethod:
     "A constructed `SSLMethod` from a registered name and its keyword arguments (or `method` itself)."
@@ -298,12 +330,12 @@ def _use_channels_last(memory_format: str, tkw: dict) -> bool:
 # %% ../../nbs/20_ssl_base.ipynb #5d54f00c
 def pretrain(method: str | SSLMethod, # a registered name ("simclr") or a constructed `SSLMethod`
              data: MRIDataset, # unlabelled training images; labels are ignored
-             out_dir: str | Path, # checkpoints, `encoder.safetensors` and `pretrain.json` go here
+             out_dir: str | Path, # checkpoints, `encoder.safetensors` and `pretrain.json` go here (on a shared file system for several nodes)
              epochs: int = 10, # passes over `data`
-             batch_size: int = 128, # images per step (each gives 2+ views)
+             batch_size: int = 128, # images per step and process (each gives 2+ views); the global batch is this times the processes
              seed: int = 0, # seeds weights, views and shuffling
              device: str = "auto", # see `trainer_kwargs`
-             resume: bool = True, # continue from `out_dir/checkpoints/last.ckpt` if it exists
+             resume: bool = True, # continue from `out_dir/checkpoints/last.ckpt` if it exists (mid-epoch too, exactly)
              progress: bool = True, # show Lightning's progress bar
              max_minutes: float | None = None, # time budget: stop after this many minutes; the LR schedule follows the budget and `epochs` becomes a cap
              budget_clock: str = "wall", # "wall" or "cpu" (process CPU time), see `TimeBudget`
@@ -312,9 +344,19 @@ def pretrain(method: str | SSLMethod, # a registered name ("simclr") or a constr
              monitor: MRIDataset | None = None, # labelled images held apart from `data`, for a `RepresentationMonitor`
              monitor_every: int = 1, # epochs between monitor measurements
              memory_format: str = "auto", # "auto", "channels_last" or "contiguous" (see above)
+             devices: int | str | None = None, # processes on a CPU (default 1), GPUs per node (default all), see `trainer_kwargs`
+             strategy: str | None = None, # Lightning strategy for several processes: "ddp" (a script), "ddp_spawn", "ddp_fork" (notebooks)
+             num_nodes: int = 1, # nodes of a multi-node run (torchrun or SLURM start one process per device)
+             sync_batchnorm: bool | None = None, # None: on when several processes train a method that `couples_batch`
+             ckpt_every_steps: int | None = None, # also checkpoint every this many steps (mid-epoch)
+             ckpt_every_minutes: float | None = None, # also checkpoint every this many minutes (mid-epoch)
+             callbacks: Sequence[Callback] = (), # more Lightning callbacks
              **method_kwargs, # hyper-parameters for the method, e.g. `lr=1e-3`, `temperature=0.2`
             ) -> SSLMethod:
-    "Pretrain `method` on `data` with the Lightning `Trainer`; returns the trained module (its `.encoder` is ready to use, `.monitor_history` holds the monitor's curve)."
+    """Pretrain `method` on `data` with the Lightning `Trainer`; returns the trained module (its `.encoder` is ready to
+    use, `.monitor_history` holds the monitor's curve). With `devices * num_nodes` > 1 it trains with DDP (gloo on a
+    CPU); only rank 0 writes files. `ValueError` for an empty `data`, `epochs` < 1, a channel mismatch or a bad
+    checkpoint interval."""
     if len(data) == 0: raise ValueError("pretrain got an empty dataset (data)")
     if epochs < 1: raise ValueError(f"epochs must be at least 1, got {epochs}")
     out_dir = Path(out_dir); ck_dir = out_dir / "checkpoints"
@@ -322,35 +364,34 @@ def pretrain(method: str | SSLMethod, # a registered name ("simclr") or a constr
     model = _build_method(method, data, method_kwargs)
     if model.hparams.in_channels != data.in_channels:
         raise ValueError(f"method expects {model.hparams.in_channels} channels (in_channels) but data has {data.in_channels} ({data.modalities})")
-    tkw = trainer_kwargs(device, precision=precision)
+    tkw = trainer_kwargs(device, devices=devices, num_nodes=num_nodes, precision=precision, strategy=strategy)
+    n_proc = process_count(tkw)
+    sync = (n_proc > 1 and couples_batch(model)) if sync_batchnorm is None else bool(sync_batchnorm)
     model.channels_last = _use_channels_last(memory_format, tkw)
     if model.channels_last: model = model.to(memory_format=torch.channels_last)
-    loader = make_loader(data, batch_size, shuffle=True, seed=seed, num_workers=num_workers, drop_last=True)
-    # one file, `last.ckpt`, rewritten after every epoch (with `save_top_k=0, save_last=True`, Lightning >= 2.5 writes
-    # `last.ckpt` only at the end of training, so a killed run would have nothing to resume from)
-    ckpt = ModelCheckpoint(dirpath=ck_dir, filename="last", save_top_k=1, every_n_epochs=1, enable_version_counter=False)
+    sampler = ResumableSampler(len(data), seed=seed)   # Lightning must not swap it for a DistributedSampler (see `ResumeState`)
+    loader = DataLoader(data, batch_size=min(batch_size, len(data) // n_proc or 1), sampler=sampler, num_workers=num_workers,
+                        drop_last=True, persistent_workers=num_workers > 0, pin_memory=torch.cuda.is_available())
     budget = [TimeBudget(max_minutes, budget_clock)] if max_minutes else []
     mon = [RepresentationMonitor(monitor, every_n_epochs=monitor_every)] if monitor is not None else []
     last = ck_dir / "last.ckpt"
-    for f in (last, out_dir / "encoder.safetensors", out_dir / "pretrain.json"): remove_stale_temporaries(f)
+    if launch_rank() == 0:
+        for f in (last, out_dir / "encoder.safetensors", out_dir / "pretrain.json"): remove_stale_temporaries(f)
     resume_from = str(last) if (resume and last.exists()) else None
-    t0 = time.time()
-    with contextlib.nullcontext() if progress else quiet_lightning():  # no banners when progress is off
-        trainer = L.Trainer(max_epochs=epochs, callbacks=[ckpt, *budget, *mon], plugins=[AtomicCheckpointIO()], logger=False,
-                            enable_progress_bar=progress, enable_model_summary=False, log_every_n_steps=1,
-                            **tkw)
+    record = {"epochs_requested": epochs, "batch_size": loader.batch_size, "n_images": len(data), "seed": seed, "sync_batchnorm": sync,
+              "devices": tkw["devices"], "num_nodes": num_nodes, "checkpoint_every": {"steps": ckpt_every_steps, "minutes": ckpt_every_minutes}}
+    outputs = OnFitEnd(partial(_write_outputs, out_dir=out_dir, record=record, resume_from=resume_from, t0=time.time()))
+    with contextlib.nullcontext() if progress else quiet_lightning(), warnings.catch_warnings():  # no banners when progress is off
+        # a mid-epoch checkpoint resumes exactly here (`ResumeState`), although Lightning cannot see it in the loader
+        warnings.filterwarnings("ignore", message=".*resuming from a checkpoint that ended before the epoch ended")
+        cpu_sync = sync and tkw["accelerator"] == "cpu"     # PyTorch's SyncBatchNorm is GPU-only: `GlobalBatchNorm` on a CPU
+        trainer = L.Trainer(max_epochs=epochs, plugins=[AtomicCheckpointIO(), *([GlobalBatchNormSync()] if cpu_sync else [])],
+                            logger=False, use_distributed_sampler=False,
+                            callbacks=[*checkpoint_callbacks(ck_dir, ckpt_every_steps, ckpt_every_minutes), ResumeState(sampler, loader.batch_size, seed),
+                                       *budget, *mon, *callbacks, outputs],
+                            enable_progress_bar=progress, enable_model_summary=False, log_every_n_steps=1, sync_batchnorm=sync and not cpu_sync, **tkw)
         trainer.fit(model, train_dataloaders=loader, ckpt_path=resume_from)
     model.monitor_history = mon[0].history if mon else []
-    if trainer.global_rank == 0:
-        save_encoder(model.backbone, out_dir / "encoder.safetensors")
-        save_json({"method": model.method_name, "hparams": dict(model.hparams), "epochs_requested": epochs,
-                   "epochs_done": trainer.current_epoch, "steps": trainer.global_step, "batch_size": batch_size,
-                   "n_images": len(data), "seed": seed, "device": str(trainer.strategy.root_device), "precision": str(trainer.precision),
-                   "memory_format": "channels_last" if model.channels_last else "contiguous", "resumed_from": resume_from,
-                   **_run_log(trainer, out_dir, resume_from, time.time() - t0),
-                   "budget": {"minutes": max_minutes, "clock": budget_clock,
-                              "used_minutes": round(budget[0].used_seconds() / 60, 3)} if budget else None,
-                   "monitor": {"n_images": len(monitor), "k": mon[0].k, "every_n_epochs": monitor_every,
-                               "history": mon[0].history} if mon else None,
-                   "machine": machine_info(), "versions": package_versions()}, out_dir / "pretrain.json")
+    if mon and not mon[0].history and (out_dir / "pretrain.json").exists():   # trained in spawned processes: the log has it
+        model.monitor_history = (json.loads((out_dir / "pretrain.json").read_text()).get("monitor") or {}).get("history", [])
     return model
