@@ -133,3 +133,13 @@ def test_weighted_measures_match_classification_metrics_at_unit_weights():
     twice = weighted_measures(np.r_[y, y[:10]], np.r_[proba, proba[:10]], np.ones((1, 70)))
     w = np.ones((1, 60)); w[0, :10] = 2  # a weight of 2 is the case counted twice
     assert weighted_measures(y, proba, w)["auc"][0] == pytest.approx(twice["auc"][0])
+
+
+def test_leave_one_site_out_on_a_subset_reads_patients_and_institutions_from_the_parent(lgg):
+    idx = np.arange(0, 40, 2)
+    res = leave_one_site_out(TinyEncoder(3), lgg.subset(idx), seeds=(0,), n_boot=0, device="cpu")
+    assert list(res["per_site"]) == ["CS", "DU", "FG", "HT"] and res["n_patients"] == 8
+    for name, e in res["per_site"].items():
+        assert (lgg.site_names[idx[e["test_indices"]]] == name).all()
+        assert not set(lgg.patients[idx[e["seeds"]["0"]["fit_indices"]]]) & set(lgg.patients[idx[e["test_indices"]]])
+        assert e["seeds"]["0"]["held_out"]["accuracy"]["ci"] == [None, None]  # n_boot=0: no intervals

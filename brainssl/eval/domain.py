@@ -13,7 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 from torch import nn
 
-from ..core import MRIDataset
+from ..core import MRIDataset, MRISubset
 from ..data.audit import audit, dedup_keep_mask
 from ..data.splits import label_fraction_indices, patient_ids
 from ..encoder import embed
@@ -24,7 +24,7 @@ from .protocol import check_keep_mask, score_raw_dedup, summarize_seeds
 # %% auto #0
 __all__ = ['TUMOUR_MAPPING', 'task_mapping', 'map_proba', 'cross_dataset_duplicates', 'positive_class_figures',
            'cross_dataset_eval', 'patient_bootstrap_weights', 'weighted_measures', 'patient_level_metrics',
-           'site_names', 'check_sites_patients', 'leave_one_site_out', 'site_figure']
+           'dataset_patients', 'site_names', 'check_sites_patients', 'leave_one_site_out', 'site_figure']
 
 # %% ../../nbs/46_domain_shift.ipynb #514f8e5e
 TUMOUR_MAPPING = {"glioma": "tumour", "meningioma": "tumour", "pituitary": "tumour", "notumor": "no_tumour",
@@ -194,7 +194,7 @@ def patient_level_metrics(y_true: np.ndarray, # (N,) true class index per slice
     """`classification_metrics` (values per slice) whose intervals come from a bootstrap over patients, not slices.
     Raises `ValueError` naming `patients` for a length mismatch, and as `classification_metrics` for bad `y_true`/`proba`."""
     out = classification_metrics(y_true, proba, classes, n_boot=0)  # point values, checks and notes
-    pid = patient_ids(patients)
+    pid = np.asarray(patients).astype(str)
     if len(pid) != out["n"]:
         raise ValueError(f"patients has {len(pid)} entries for {out['n']} slices")
     y, classes = np.asarray(y_true, np.int64), out["classes"]
@@ -218,18 +218,30 @@ def patient_level_metrics(y_true: np.ndarray, # (N,) true class index per slice
     return out
 
 # %% ../../nbs/46_domain_shift.ipynb #dc44b0a4
-def site_names(dataset: MRIDataset) -> list[str]:
-    "Name of each site index of `dataset.sites`: the LGG institution code (`dataset.institutions`) or `site <i>`."
-    n = int(dataset.sites.max()) + 1
-    inst = getattr(dataset, "institutions", None)
-    return [str(inst[i]) if inst is not None and i < len(inst) else f"site {i}" for i in range(n)]
+def dataset_patients(dataset: MRIDataset, # `.patients`, or an `MRISubset` of a data set that has them, or a synthetic set
+                    ) -> np.ndarray: # (N,) str
+    "Patient id per sample, following `MRISubset`s to their parent; a synthetic slice is its own patient. `ValueError` naming `dataset` when there are none."
+    if isinstance(dataset, MRISubset) and getattr(dataset, "patients", None) is None:
+        return dataset_patients(dataset.parent)[dataset.parent_indices]
+    try: return patient_ids(dataset)
+    except ValueError:
+        raise ValueError(f"dataset ({type(dataset).__name__}) has no patient ids (`.patients`), so intervals over patients and a "
+                         f"patient-clean held-out site are impossible; set `dataset.patients` to the (N,) ids") from None
 
 # %% ../../nbs/46_domain_shift.ipynb #9659c6f2
+def site_names(dataset: MRIDataset) -> list[str]:
+    "Name of each site index of `dataset.sites`: the LGG institution code (`.institutions`, of the parent for a subset) or `site <i>`."
+    n = int(dataset.sites.max()) + 1
+    inst = getattr(dataset, "institutions", None)
+    if inst is None and isinstance(dataset, MRISubset): inst = getattr(dataset.parent, "institutions", None)
+    return [str(inst[i]) if inst is not None and i < len(inst) else f"site {i}" for i in range(n)]
+
+# %% ../../nbs/46_domain_shift.ipynb #f18e664b
 def check_sites_patients(dataset: MRIDataset, # needs `.sites`, and `.patients` unless each slice is its own patient (synthetic)
                         ) -> tuple[np.ndarray, np.ndarray]: # sites (N,) int64, patients (N,) str
     "Sites and patient ids of `dataset`; `ValueError` naming `dataset` without sites, with fewer than 2 sites, or with a patient in two sites."
     if dataset.sites is None: raise ValueError(f"dataset ({type(dataset).__name__}) has no `.sites`; leave-one-site-out needs a site per slice")
-    sites, pid = np.asarray(dataset.sites, np.int64), patient_ids(dataset)
+    sites, pid = np.asarray(dataset.sites, np.int64), dataset_patients(dataset)
     if len(np.unique(sites)) < 2: raise ValueError(f"dataset has {len(np.unique(sites))} site; leave-one-site-out needs at least 2")
     uniq, inv = np.unique(pid, return_inverse=True)
     n_sites = np.array([len(np.unique(sites[inv == p])) for p in range(len(uniq))])
@@ -238,7 +250,7 @@ def check_sites_patients(dataset: MRIDataset, # needs `.sites`, and `.patients` 
                          f"out a site would still fit on them; fix the patient ids or the sites")
     return sites, pid
 
-# %% ../../nbs/46_domain_shift.ipynb #f18e664b
+# %% ../../nbs/46_domain_shift.ipynb #d8ebb1e2
 def leave_one_site_out(encoder: nn.Module, # (B, C, H, W) -> (B, D); frozen
                        dataset: MRIDataset, # with `.sites` and patient ids (`.patients`; a synthetic slice is its own patient)
                        label_fraction: float = 1.0, # share of each class of the other sites labelled, in (0, 1]
@@ -278,7 +290,7 @@ def leave_one_site_out(encoder: nn.Module, # (B, C, H, W) -> (B, D); frozen
                             "max": float(a.max()), "range": float(np.ptp(a)), "worst_site": min(v, key=v.get)} if len(a) else None
     return res
 
-# %% ../../nbs/46_domain_shift.ipynb #d8ebb1e2
+# %% ../../nbs/46_domain_shift.ipynb #c85e6275
 def site_figure(result: dict, # the output of `leave_one_site_out`
                 metric: str = "accuracy", # one of METRICS
                ) -> go.Figure:
