@@ -50,8 +50,10 @@ def test_cross_dataset_eval_removes_source_images_from_the_target(lgg):
     res = cross_dataset_eval(TinyEncoder(3), src, lgg, label_fraction=0.5, seeds=(0, 1), n_boot=100, device="cpu")
     assert res["task_mapping"] == task_mapping(CLASSES, TUMOUR_CLASSES)
     assert (res["n_target_raw"], res["n_target_dedup"], res["n_removed"]) == (40, 20, 20)
+    assert res["ci_unit"] == "patient"  # LGG slices have patient ids: the intervals resample the 8 (4 after de-duplication) patients
     for seed, r in res["per_seed"].items():
         assert r["raw"]["n"] == 40 and r["dedup"]["n"] == 20
+        assert (r["raw"]["n_patients"], r["dedup"]["n_patients"]) == (8, 4)
         assert r["raw"]["classes"] == list(TUMOUR_CLASSES)
         assert r["n_labelled"] == 20 and max(r["fit_indices"]) < len(src)  # half of each of 4 classes x 10
         tum = r["positive"]["dedup"]["sensitivity"]

@@ -22,9 +22,9 @@ from .probes import linear_probe
 from .protocol import check_keep_mask, score_raw_dedup, summarize_seeds
 
 # %% auto #0
-__all__ = ['TUMOUR_MAPPING', 'task_mapping', 'map_proba', 'cross_dataset_duplicates', 'positive_class_figures',
-           'cross_dataset_eval', 'patient_bootstrap_weights', 'weighted_measures', 'patient_level_metrics',
-           'dataset_patients', 'site_names', 'check_sites_patients', 'leave_one_site_out', 'site_figure']
+__all__ = ['TUMOUR_MAPPING', 'task_mapping', 'map_proba', 'cross_dataset_duplicates', 'patient_bootstrap_weights',
+           'weighted_measures', 'patient_level_metrics', 'dataset_patients', 'positive_class_figures',
+           'cross_dataset_eval', 'site_names', 'check_sites_patients', 'leave_one_site_out', 'site_figure']
 
 # %% ../../nbs/46_domain_shift.ipynb #514f8e5e
 TUMOUR_MAPPING = {"glioma": "tumour", "meningioma": "tumour", "pituitary": "tumour", "notumor": "no_tumour",
@@ -86,59 +86,6 @@ def cross_dataset_duplicates(source: MRIDataset, # the data set the probe is fit
             "removed": np.flatnonzero(~keep).tolist(), "audit": rep.params}
 
 # %% ../../nbs/46_domain_shift.ipynb #27d8861b
-def positive_class_figures(metrics: dict, # one `classification_metrics` result
-                           positive: str = "tumour", # the class whose sensitivity and specificity are the clinical ones
-                          ) -> dict: # {metric: {"value", "ci"}} for each of METRICS
-    "Accuracy, and sensitivity, specificity and AUC of the class `positive` (one-vs-rest), with their intervals. `ValueError` naming `positive`."
-    if positive not in metrics["classes"]: raise ValueError(f"positive={positive!r} is not one of the classes {metrics['classes']}")
-    out = {"accuracy": {"value": metrics["accuracy"]["value"], "ci": metrics["accuracy"]["ci"]}}
-    for m in METRICS[1:]: out[m] = dict(metrics[m]["per_class"][positive])
-    return out
-
-# %% ../../nbs/46_domain_shift.ipynb #fc5f697f
-def cross_dataset_eval(encoder: nn.Module, # (B, C, H, W) -> (B, D); frozen
-                       source_train: MRIDataset, # the source's Training split; the probe's labelled subsets come from it only
-                       target_test: MRIDataset, # the other data set, scored; every sample labelled, same channels as the source
-                       task: str | Mapping[str, str] = "tumour", # see `task_mapping`
-                       label_fraction: float = 0.1, # share of each source class labelled, in (0, 1]
-                       seeds: Sequence[int] = (0, 1, 2), # one labelled subset, probe CV split and bootstrap per seed
-                       dedup_kinds: Sequence[str] | None = ("exact", "near"), # duplicates removed from the target; None = no audit
-                       positive: str | None = "tumour", # class for `positive_class_figures`, if the target has it
-                       n_boot: int = 1000, # bootstrap resamples of the target cases
-                       batch_size: int = 256, device: str = "auto", progress: bool = False,
-                       layers: Sequence[str] | None = None, # read-out for `embed`; None = `encoder(x)`
-                      ) -> dict:
-    """Probe fitted on `source_train`, scored on `target_test` (raw and without duplicates of source images), per seed and
-    summarised over seeds; the task mapping, duplicate counts and the fit indices are recorded. Raises `ValueError` naming
-    `target_test`, `source_train` or `task`."""
-    if source_train.in_channels != target_test.in_channels:
-        raise ValueError(f"source_train has {source_train.in_channels} channels {source_train.modalities} but target_test has "
-                         f"{target_test.in_channels} {target_test.modalities}; read both with the same modalities")
-    mapping = task_mapping(source_train.classes, target_test.classes, task)
-    src_cls, tgt_cls = [str(c) for c in source_train.classes], [str(c) for c in target_test.classes]
-    y_src, y_tgt = np.asarray(source_train.labels), np.asarray(target_test.labels)
-    if (y_tgt < 0).any(): raise ValueError(f"target_test has {int((y_tgt < 0).sum())} unlabelled samples; scoring needs labels")
-    labelled = np.flatnonzero(y_src >= 0)
-    if not len(labelled): raise ValueError("source_train has no labelled samples to fit the probe on")
-    dup = cross_dataset_duplicates(source_train, target_test, dedup_kinds, progress) if dedup_kinds else None
-    keep, note = check_keep_mask(None if dup is None else dup["keep"], len(target_test))
-    kw = dict(batch_size=batch_size, device=device, progress=progress, layers=layers)
-    X_src, X_tgt = np.asarray(embed(encoder, source_train, **kw)), np.asarray(embed(encoder, target_test, **kw))
-    res = {"task": task if isinstance(task, str) else "custom", "task_mapping": mapping, "probe_classes": src_cls,
-           "target_classes": tgt_cls, "n_source_train": len(source_train), "n_target_raw": len(target_test),
-           "n_target_dedup": int(keep.sum()), "n_removed": int((~keep).sum()), "dedup_note": note,
-           "duplicates": None if dup is None else {k: v for k, v in dup.items() if k != "keep"},
-           "label_fraction": float(label_fraction), "seeds": [int(s) for s in seeds], "n_boot": int(n_boot), "per_seed": {}}
-    for seed in seeds:
-        idx = labelled[label_fraction_indices(y_src[labelled], label_fraction, seed=int(seed))]
-        proba, info = linear_probe(X_src[idx], y_src[idx], X_tgt, seed=int(seed), n_classes=len(src_cls))
-        r = score_raw_dedup(y_tgt, map_proba(proba, src_cls, tgt_cls, mapping), keep, tgt_cls, n_boot, int(seed))
-        if positive in tgt_cls: r["positive"] = {t: positive_class_figures(r[t], positive) for t in ("raw", "dedup")}
-        res["per_seed"][str(int(seed))] = {**r, "n_labelled": int(len(idx)), "fit_indices": idx.tolist(), "info": info}
-    res["raw"], res["dedup"] = summarize_seeds(res["per_seed"], "raw"), summarize_seeds(res["per_seed"], "dedup")
-    return res
-
-# %% ../../nbs/46_domain_shift.ipynb #f7713d98
 def patient_bootstrap_weights(patients: Sequence, # (N,) patient id per slice
                               n_boot: int, # resamples
                               rng: np.random.Generator,
@@ -150,7 +97,7 @@ def patient_bootstrap_weights(patients: Sequence, # (N,) patient id per slice
     counts = np.bincount((np.arange(n_boot)[:, None] * n_p + draws).ravel(), minlength=n_boot * n_p)
     return counts.reshape(n_boot, n_p)[:, inv].astype(np.float64)
 
-# %% ../../nbs/46_domain_shift.ipynb #10b109a5
+# %% ../../nbs/46_domain_shift.ipynb #fc5f697f
 def weighted_measures(y: np.ndarray, # (N,) int class indices in [0, K)
                       proba: np.ndarray, # (N, K) scores; argmax is the prediction
                       w: np.ndarray, # (B, N) case weights, e.g. from `patient_bootstrap_weights`
@@ -175,13 +122,13 @@ def weighted_measures(y: np.ndarray, # (N,) int class indices in [0, K)
         return {"accuracy": tp.sum(1) / n[:, 0], "class_accuracy": (tp + tn) / n, "sensitivity": tp / (tp + fn),
                 "specificity": tn / (tn + fp), "auc": auc}
 
-# %% ../../nbs/46_domain_shift.ipynb #5cfb659a
+# %% ../../nbs/46_domain_shift.ipynb #53781b9b
 def _interval(samples: np.ndarray, ci: float) -> list:
     "Percentile interval [lo, hi] of the finite entries of `samples`, or [None, None] when there are none."
     s = samples[np.isfinite(samples)]
     return [None, None] if not len(s) else [float(v) for v in np.percentile(s, [50 * (1 - ci), 50 * (1 + ci)])]
 
-# %% ../../nbs/46_domain_shift.ipynb #c8e35b32
+# %% ../../nbs/46_domain_shift.ipynb #109f3c65
 def patient_level_metrics(y_true: np.ndarray, # (N,) true class index per slice
                           proba: np.ndarray, # (N, K) class scores per slice
                           classes: Sequence[str], # (K,) class names
@@ -217,7 +164,7 @@ def patient_level_metrics(y_true: np.ndarray, # (N,) true class index per slice
     out.update(n_boot=int(n_boot), ci_level=float(ci), n_patients=int(len(np.unique(pid))), ci_unit="patient")
     return out
 
-# %% ../../nbs/46_domain_shift.ipynb #dc44b0a4
+# %% ../../nbs/46_domain_shift.ipynb #d43639f2
 def dataset_patients(dataset: MRIDataset, # `.patients`, or an `MRISubset` of a data set that has them, or a synthetic set
                     ) -> np.ndarray: # (N,) str
     "Patient id per sample, following `MRISubset`s to their parent; a synthetic slice is its own patient. `ValueError` naming `dataset` when there are none."
@@ -228,7 +175,69 @@ def dataset_patients(dataset: MRIDataset, # `.patients`, or an `MRISubset` of a 
         raise ValueError(f"dataset ({type(dataset).__name__}) has no patient ids (`.patients`), so intervals over patients and a "
                          f"patient-clean held-out site are impossible; set `dataset.patients` to the (N,) ids") from None
 
-# %% ../../nbs/46_domain_shift.ipynb #9659c6f2
+# %% ../../nbs/46_domain_shift.ipynb #7db53065
+def positive_class_figures(metrics: dict, # one `classification_metrics` result
+                           positive: str = "tumour", # the class whose sensitivity and specificity are the clinical ones
+                          ) -> dict: # {metric: {"value", "ci"}} for each of METRICS
+    "Accuracy, and sensitivity, specificity and AUC of the class `positive` (one-vs-rest), with their intervals. `ValueError` naming `positive`."
+    if positive not in metrics["classes"]: raise ValueError(f"positive={positive!r} is not one of the classes {metrics['classes']}")
+    out = {"accuracy": {"value": metrics["accuracy"]["value"], "ci": metrics["accuracy"]["ci"]}}
+    for m in METRICS[1:]: out[m] = dict(metrics[m]["per_class"][positive])
+    return out
+
+# %% ../../nbs/46_domain_shift.ipynb #dc44b0a4
+def cross_dataset_eval(encoder: nn.Module, # (B, C, H, W) -> (B, D); frozen
+                       source_train: MRIDataset, # the source's Training split; the probe's labelled subsets come from it only
+                       target_test: MRIDataset, # the other data set, scored; every sample labelled, same channels as the source
+                       task: str | Mapping[str, str] = "tumour", # see `task_mapping`
+                       label_fraction: float = 0.1, # share of each source class labelled, in (0, 1]
+                       seeds: Sequence[int] = (0, 1, 2), # one labelled subset, probe CV split and bootstrap per seed
+                       dedup_kinds: Sequence[str] | None = ("exact", "near"), # duplicates removed from the target; None = no audit
+                       positive: str | None = "tumour", # class for `positive_class_figures`, if the target has it
+                       n_boot: int = 1000, # bootstrap resamples of the target cases
+                       ci_unit: str = "auto", # what the bootstrap resamples: "patient", "slice", or "auto" = patients when the target has `.patients`
+                       batch_size: int = 256, device: str = "auto", progress: bool = False,
+                       layers: Sequence[str] | None = None, # read-out for `embed`; None = `encoder(x)`
+                      ) -> dict:
+    """Probe fitted on `source_train`, scored on `target_test` (raw and without duplicates of source images), per seed and
+    summarised over seeds; the task mapping, duplicate counts, the fit indices and the interval's unit are recorded. Raises
+    `ValueError` naming `target_test`, `source_train`, `task` or `ci_unit`."""
+    if ci_unit not in ("auto", "patient", "slice"): raise ValueError(f"ci_unit must be 'auto', 'patient' or 'slice', got {ci_unit!r}")
+    owner = target_test.parent if isinstance(target_test, MRISubset) else target_test
+    if ci_unit == "auto": ci_unit = "patient" if getattr(owner, "patients", None) is not None else "slice"
+    pid = dataset_patients(target_test) if ci_unit == "patient" else None
+    if source_train.in_channels != target_test.in_channels:
+        raise ValueError(f"source_train has {source_train.in_channels} channels {source_train.modalities} but target_test has "
+                         f"{target_test.in_channels} {target_test.modalities}; read both with the same modalities")
+    mapping = task_mapping(source_train.classes, target_test.classes, task)
+    src_cls, tgt_cls = [str(c) for c in source_train.classes], [str(c) for c in target_test.classes]
+    y_src, y_tgt = np.asarray(source_train.labels), np.asarray(target_test.labels)
+    if (y_tgt < 0).any(): raise ValueError(f"target_test has {int((y_tgt < 0).sum())} unlabelled samples; scoring needs labels")
+    labelled = np.flatnonzero(y_src >= 0)
+    if not len(labelled): raise ValueError("source_train has no labelled samples to fit the probe on")
+    dup = cross_dataset_duplicates(source_train, target_test, dedup_kinds, progress) if dedup_kinds else None
+    keep, note = check_keep_mask(None if dup is None else dup["keep"], len(target_test))
+    kw = dict(batch_size=batch_size, device=device, progress=progress, layers=layers)
+    X_src, X_tgt = np.asarray(embed(encoder, source_train, **kw)), np.asarray(embed(encoder, target_test, **kw))
+    res = {"task": task if isinstance(task, str) else "custom", "task_mapping": mapping, "probe_classes": src_cls,
+           "target_classes": tgt_cls, "n_source_train": len(source_train), "n_target_raw": len(target_test),
+           "n_target_dedup": int(keep.sum()), "n_removed": int((~keep).sum()), "dedup_note": note,
+           "duplicates": None if dup is None else {k: v for k, v in dup.items() if k != "keep"},
+           "label_fraction": float(label_fraction), "seeds": [int(s) for s in seeds], "n_boot": int(n_boot), "ci_unit": ci_unit,
+           "per_seed": {}}
+    for seed in seeds:
+        idx = labelled[label_fraction_indices(y_src[labelled], label_fraction, seed=int(seed))]
+        proba, info = linear_probe(X_src[idx], y_src[idx], X_tgt, seed=int(seed), n_classes=len(src_cls))
+        pt = map_proba(proba, src_cls, tgt_cls, mapping)  # (N_target, K_target)
+        if pid is None: r = score_raw_dedup(y_tgt, pt, keep, tgt_cls, n_boot, int(seed))
+        else: r = {t: patient_level_metrics(y_tgt[k], pt[k], tgt_cls, pid[k], n_boot, seed=int(seed))
+                   for t, k in (("raw", np.ones(len(keep), bool)), ("dedup", keep))}
+        if positive in tgt_cls: r["positive"] = {t: positive_class_figures(r[t], positive) for t in ("raw", "dedup")}
+        res["per_seed"][str(int(seed))] = {**r, "n_labelled": int(len(idx)), "fit_indices": idx.tolist(), "info": info}
+    res["raw"], res["dedup"] = summarize_seeds(res["per_seed"], "raw"), summarize_seeds(res["per_seed"], "dedup")
+    return res
+
+# %% ../../nbs/46_domain_shift.ipynb #f273247a
 def site_names(dataset: MRIDataset) -> list[str]:
     "Name of each site index of `dataset.sites`: the LGG institution code (`.institutions`, of the parent for a subset) or `site <i>`."
     n = int(dataset.sites.max()) + 1
@@ -236,7 +245,7 @@ def site_names(dataset: MRIDataset) -> list[str]:
     if inst is None and isinstance(dataset, MRISubset): inst = getattr(dataset.parent, "institutions", None)
     return [str(inst[i]) if inst is not None and i < len(inst) else f"site {i}" for i in range(n)]
 
-# %% ../../nbs/46_domain_shift.ipynb #f18e664b
+# %% ../../nbs/46_domain_shift.ipynb #5000b7b4
 def check_sites_patients(dataset: MRIDataset, # needs `.sites`, and `.patients` unless each slice is its own patient (synthetic)
                         ) -> tuple[np.ndarray, np.ndarray]: # sites (N,) int64, patients (N,) str
     "Sites and patient ids of `dataset`; `ValueError` naming `dataset` without sites, with fewer than 2 sites, or with a patient in two sites."
@@ -250,7 +259,7 @@ def check_sites_patients(dataset: MRIDataset, # needs `.sites`, and `.patients` 
                          f"out a site would still fit on them; fix the patient ids or the sites")
     return sites, pid
 
-# %% ../../nbs/46_domain_shift.ipynb #d8ebb1e2
+# %% ../../nbs/46_domain_shift.ipynb #47cece23
 def leave_one_site_out(encoder: nn.Module, # (B, C, H, W) -> (B, D); frozen
                        dataset: MRIDataset, # with `.sites` and patient ids (`.patients`; a synthetic slice is its own patient)
                        label_fraction: float = 1.0, # share of each class of the other sites labelled, in (0, 1]
@@ -290,7 +299,7 @@ def leave_one_site_out(encoder: nn.Module, # (B, C, H, W) -> (B, D); frozen
                             "max": float(a.max()), "range": float(np.ptp(a)), "worst_site": min(v, key=v.get)} if len(a) else None
     return res
 
-# %% ../../nbs/46_domain_shift.ipynb #c85e6275
+# %% ../../nbs/46_domain_shift.ipynb #17ccfdb8
 def site_figure(result: dict, # the output of `leave_one_site_out`
                 metric: str = "accuracy", # one of METRICS
                ) -> go.Figure:
