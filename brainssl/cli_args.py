@@ -6,11 +6,12 @@ Docs: https://brainssl.github.io/brainssl/cli_args.html.md"""
 
 # %% ../nbs/61_cli_args.ipynb #367e9d19
 from __future__ import annotations
-import argparse, ast, json, struct
+import argparse, ast, json, re, struct
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['CLASS_NAMES', 'parse_class_map', 'check_weights', 'check_data_layout', 'build_parser']
+__all__ = ['CLASS_NAMES', 'TARGET_CHANNELS', 'parse_class_map', 'check_weights', 'check_data_layout', 'detect_target',
+           'check_target_channel', 'build_parser']
 
 # %% ../nbs/61_cli_args.ipynb #0f580788
 CLASS_NAMES = ("glioma", "meningioma", "notumor", "pituitary")  # = `brainssl.core.CLASSES` (checked below), kept here so the parser imports nothing heavy
@@ -94,6 +95,47 @@ def check_data_layout(data: str | Path | None, # the value of `--data`; None (sy
     if need_testing and not (root / "Testing").is_dir():
         raise FileNotFoundError(f"--data {str(data)!r} has no Testing folder, which evaluation needs ({layout}); {held}")
 
+# %% ../nbs/61_cli_args.ipynb #984e00cc
+TARGET_CHANNELS = {"lgg": ("t1", "flair", "t1ce"), "brats": ("t1", "t1ce", "t2", "flair")}  # = `LGG_MODALITIES`, `brainssl.core.MODALITIES` (checked below)
+
+# %% ../nbs/61_cli_args.ipynb #08d8bdf7
+def detect_target(path: str | Path, # the value of `--test-data` / `--extra-unlabelled`
+                  flag: str = "--test-data",
+                 ) -> dict: # {"path", "kind": "lgg" | "brats" | "folder", "read": what to read, "channels": names or None}
+    """What another data set is, from its names only: an LGG root (`read` = the folder of patient folders), a BraTS case
+    folder or folder of cases (`read` = case folders, `channels` = the sequences every case has) or a class-per-folder tree
+    (`read` = its `Testing/` if present, else `Training/`, else the folder itself). `FileNotFoundError` naming `flag`."""
+    root = Path(path)
+    if not root.is_dir(): raise FileNotFoundError(f"{flag} {str(path)!r} is not a folder")
+    lgg_case = re.compile(r"^TCGA_[A-Za-z0-9]+_[A-Za-z0-9]+_\d+$")
+    dirs = lambda d: sorted(q for q in d.iterdir() if q.is_dir() and not q.name.startswith("."))
+    for d in (root, root / "kaggle_3m"):
+        if d.is_dir() and any(lgg_case.match(q.name) for q in dirs(d)):
+            return {"path": str(root), "kind": "lgg", "read": str(d), "channels": TARGET_CHANNELS["lgg"]}
+    nifti = lambda d: any(q.name.endswith((".nii", ".nii.gz", ".hdr")) for q in d.iterdir() if q.is_file())
+    cases = [root] if nifti(root) else [d for d in dirs(root) if nifti(d)]
+    if cases:
+        has = lambda d, m: any(d.glob(f"*_{m}.nii")) or any(d.glob(f"*_{m}.nii.gz")) or any(d.glob(f"*_{m}.hdr"))
+        chans = tuple(m for m in TARGET_CHANNELS["brats"] if all(has(d, m) for d in cases))
+        return {"path": str(root), "kind": "brats", "read": [str(d) for d in cases], "channels": chans}
+    split = next((s for s in ("Testing", "Training") if (root / s).is_dir()), None)
+    if split is None and not dirs(root):
+        raise FileNotFoundError(f"{flag} {str(path)!r} holds no folders: expected an LGG root (kaggle_3m/TCGA_<inst>_<patient>_<date>/), "
+                                f"BraTS case folders (<case>_flair.nii.gz, ...) or a class-per-folder tree (<class>/*.jpg, or Training/ and Testing/)")
+    return {"path": str(root), "kind": "folder", "read": str(root / split) if split else str(root), "split": split, "channels": None}
+
+# %% ../nbs/61_cli_args.ipynb #87afa143
+def check_target_channel(target: dict, # from `detect_target`
+                         channel: str | None, # the value of `--test-channel`; None = "flair"
+                         flag: str = "--test-channel",
+                        ) -> str | None: # the channel to read, or None for a grey class-per-folder tree
+    "The one channel to read of `target`; `ValueError` naming `flag` and the channels the target has when it lacks `channel`."
+    if target["channels"] is None: return None
+    ch = channel or "flair"
+    if ch not in target["channels"]:
+        raise ValueError(f"{flag} {ch!r}: {target['path']} ({target['kind']}) has the channels {list(target['channels'])}; pick one of them")
+    return ch
+
 # %% ../nbs/61_cli_args.ipynb #2a215855
 def _hparam(s: str):
     "Parse `key=value` from `--set`, reading the value as a Python literal when it is one."
@@ -171,6 +213,12 @@ def _pretrain_parser(sub):
     p.add_argument("--sync-bn", choices=["auto", "on", "off"], default="auto", help="synchronise BatchNorm across processes; auto: on for methods whose loss couples the batch")
     p.add_argument("--ckpt-every-steps", type=int, default=None, help="also checkpoint every N steps (mid-epoch; a resumed run continues exactly)")
     p.add_argument("--ckpt-every-minutes", type=float, default=None, help="also checkpoint every M minutes of training")
+    p.add_argument("--extra-unlabelled", action="append", default=[], type=Path, metavar="DATA",
+                   help="domain-adaptive pretraining: also pretrain on this data set's slices, labels unused (an LGG root, a BraTS folder, or a class-per-folder tree with Testing/, whose Training/ is used); its test patients are held out, listed in pretrain.json, and evaluate --test-data scores only them")
+    p.add_argument("--extra-channel", default=None, metavar="NAME", help="channel of the LGG/BraTS --extra-unlabelled sets, e.g. flair (default), t1ce, t1")
+    p.add_argument("--extra-class-map", action="append", default=[], metavar="MAP", help="--class-map of a class-per-folder --extra-unlabelled tree")
+    p.add_argument("--target-test-fraction", type=float, default=0.2, help="share of an LGG/BraTS --extra-unlabelled set's patients held out for evaluation (default 0.2)")
+    p.add_argument("--target-split-seed", type=int, default=0, help="seeds that patient split (default 0)")
 
 # %% ../nbs/61_cli_args.ipynb #5f0db514
 def _evaluate_parser(sub):
@@ -180,6 +228,11 @@ def _evaluate_parser(sub):
     _eval_flags(p)
     p.add_argument("--weights", required=True, help="encoder file written by pretrain (<out>/encoder.safetensors, not checkpoints/last.ckpt), or 'random' for random init")
     p.add_argument("--no-dedup", action="store_true", help="skip the duplicate audit (dedup figures then equal raw)")
+    p.add_argument("--test-data", action="append", default=[], type=Path, metavar="DATA",
+                   help="score on another data set instead (repeatable): a class-per-folder tree (its Testing/ if present, else all of it), an LGG root or a BraTS folder (tumour vs no tumour); linear probe fitted on --data's Training split; metrics.json gets a 'targets' key")
+    p.add_argument("--test-channel", default=None, metavar="NAME", help="channel of the LGG/BraTS --test-data sets, e.g. flair (default), t1ce, t1")
+    p.add_argument("--test-class-map", action="append", default=[], metavar="MAP", help="--class-map of the class-per-folder --test-data trees")
+    p.add_argument("--task", default="auto", choices=["auto", "same", "tumour"], help="with --test-data: 'same' classes, or 'tumour' vs no tumour; auto: same for class-per-folder trees, tumour for LGG/BraTS")
     p.add_argument("--layers", nargs="+", default=None, metavar="STAGE", help="probe read-out: pooled ResNet stages, e.g. layer3 layer4 (default: the encoder output, layer4)")
 
 # %% ../nbs/61_cli_args.ipynb #cf05e1ac

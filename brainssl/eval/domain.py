@@ -13,9 +13,9 @@ import numpy as np
 import plotly.graph_objects as go
 from torch import nn
 
-from ..core import MRIDataset, MRISubset
+from ..core import MRIDataset, MRISubset, concat_datasets
 from ..data.audit import audit, dedup_keep_mask
-from ..data.splits import label_fraction_indices, patient_ids
+from ..data.splits import label_fraction_indices, patient_ids, patient_split
 from ..encoder import embed
 from .metrics import METRICS, classification_metrics
 from .probes import linear_probe
@@ -24,7 +24,8 @@ from .protocol import check_keep_mask, score_raw_dedup, summarize_seeds
 # %% auto #0
 __all__ = ['TUMOUR_MAPPING', 'task_mapping', 'map_proba', 'cross_dataset_duplicates', 'patient_bootstrap_weights',
            'weighted_measures', 'patient_level_metrics', 'dataset_patients', 'positive_class_figures',
-           'cross_dataset_eval', 'site_names', 'check_sites_patients', 'leave_one_site_out', 'site_figure']
+           'cross_dataset_eval', 'site_names', 'check_sites_patients', 'leave_one_site_out', 'site_figure',
+           'target_split', 'UnlabelledView', 'pretraining_sources']
 
 # %% ../../nbs/46_domain_shift.ipynb #514f8e5e
 TUMOUR_MAPPING = {"glioma": "tumour", "meningioma": "tumour", "pituitary": "tumour", "notumor": "no_tumour",
@@ -316,3 +317,59 @@ def site_figure(result: dict, # the output of `leave_one_site_out`
     fig.update_layout(title=f"leave one site out: {metric} of the held-out site ({int(result['ci_level'] * 100)}% CI over patients)",
                       xaxis_title="held-out site", yaxis_title=metric, width=640, height=400)
     return fig
+
+# %% ../../nbs/46_domain_shift.ipynb #5c3bd1d4
+def target_split(target: MRIDataset, # the target data set, with patient ids (`.patients`, or a subset of a set that has them)
+                 test_fraction: float = 0.2, # share of the target's patients held out for scoring, in (0, 1)
+                 seed: int = 0, # seeds the patient shuffle
+                ) -> dict: # {"train": (M,) int, "test": (N - M,) int sample indices, "held_out_patients": sorted list of str}
+    """Patient-level split of `target` into the slices pretraining may see and the held-out test patients. Raises
+    `ValueError` naming `test_fraction` outside (0, 1) or when it holds out no patient (or all of them), and naming
+    `dataset` when `target` has no patient ids."""
+    if not 0 < float(test_fraction) < 1: raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
+    pid = dataset_patients(target)
+    sp = patient_split(pid, (1 - float(test_fraction), float(test_fraction)), seed=int(seed), names=("train", "test"))
+    if not len(sp["test"]) or not len(sp["train"]):
+        raise ValueError(f"test_fraction={test_fraction} of the target's {len(np.unique(pid))} patients leaves "
+                         f"{'none held out' if not len(sp['test']) else 'none to pretrain on'}; change test_fraction")
+    return {"train": sp["train"], "test": sp["test"], "held_out_patients": sorted(set(pid[sp["test"]].tolist()))}
+
+# %% ../../nbs/46_domain_shift.ipynb #2138306e
+class UnlabelledView(MRIDataset):
+    "The images `(C, H, W)` of `parent` with every label -1 and no masks or sites, named with `classes` and `modalities`, so that data sets with other classes can be joined for pretraining."
+    def __init__(self,
+                 parent: MRIDataset, # any data set; its labels are dropped
+                 classes: Sequence[str], # class names the joined set carries (the source's)
+                 modalities: Sequence[str], # one name per channel (the source's); `ValueError` naming `parent` for another channel count
+                ):
+        if parent.in_channels != len(modalities):
+            raise ValueError(f"parent has {parent.in_channels} channels {parent.modalities} but modalities names {len(modalities)}: {tuple(modalities)}")
+        super().__init__(np.full(len(parent), -1), parent.names, classes, modalities, None, parent.split)
+        self.parent = parent
+    def load_image(self, i): return self.parent.load_image(i)
+
+# %% ../../nbs/46_domain_shift.ipynb #5e5eab6a
+def pretraining_sources(source_train: MRIDataset, # the source's Training split
+                        extra: Mapping[str, MRIDataset], # name -> the unlabelled slices of another data set (e.g. `target.subset(target_split(...)["train"])`)
+                        held_out_patients: Mapping[str, Sequence[str]] | None = None, # name -> patients that must not be in `extra[name]` (nor in `source_train`)
+                       ) -> tuple[MRIDataset, dict]: # the joined set (every label -1) and a record {"n_images", "parts": {name: {"n", "n_patients", "n_held_out_patients"}}}
+    """The unlabelled union of `source_train` and every `extra` set, for domain-adaptive pretraining (labels are set to -1:
+    never used). Raises `ValueError` naming `extra` when a held-out patient has a slice in the set (checked by patient id
+    on what is joined, so a wrong split is caught), when `held_out_patients` names a set without patient ids or a name
+    not in `extra`, or for a channel mismatch."""
+    held = {str(k): {str(p) for p in v} for k, v in (held_out_patients or {}).items()}
+    if unknown := sorted(set(held) - set(extra)): raise ValueError(f"held_out_patients names {unknown}, which extra lacks ({sorted(extra)})")
+    parts, record = {"source": source_train, **extra}, {}
+    for name, ds in parts.items():
+        if ds.in_channels != source_train.in_channels:
+            raise ValueError(f"extra[{name!r}] has {ds.in_channels} channels {ds.modalities}; source_train has {source_train.in_channels}: read it with one channel")
+        try: pid = dataset_patients(ds)
+        except ValueError: pid = None
+        out = set().union(*held.values()) if name == "source" and pid is not None else held.get(name, set())
+        if out and pid is None: raise ValueError(f"extra[{name!r}] has no patient ids, so its held-out patients cannot be checked")
+        if out and (leak := sorted(set(pid.tolist()) & out)):
+            raise ValueError(f"extra[{name!r}] holds {len(leak)} held-out test patient(s) {leak[:5]}: pretraining on them would "
+                             f"make the target's test score optimistic; pass only the target's training patients (target_split)")
+        record[name] = {"n": len(ds), "n_patients": None if pid is None else int(len(np.unique(pid))), "n_held_out_patients": len(held.get(name, ()))}
+    joined = concat_datasets({k: UnlabelledView(v, source_train.classes, source_train.modalities) for k, v in parts.items()})
+    return joined, {"n_images": len(joined), "parts": record}
