@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse, contextlib, json, logging, re, shlex, sys, time, warnings
 from pathlib import Path
 
-from .cli_args import build_parser, check_data_layout, check_weights, parse_class_map
+from .cli_args import build_parser, check_data_layout, check_other_data, check_target_channel, check_weights, detect_target, parse_class_map
 
 # %% auto #0
 __all__ = ['load_splits', 'write_figure', 'run_log', 'audit_job', 'load_or_random_encoder', 'evaluate_job', 'explore_job',
@@ -264,22 +264,58 @@ def _flag_words(message: str, args: argparse.Namespace) -> str:
     pattern = r"(?<![\w.-])(" + "|".join(map(re.escape, names)) + r")(=|(?= ['\"])|(?= must\b)|(?=\)))"
     return re.sub(pattern, lambda m: "--" + m.group(1).replace("_", "-") + (" " if m.group(2) else ""), message)
 
+# %% ../nbs/60_cli.ipynb #f12bfc97
+def _test_data_job(a: argparse.Namespace, splits: dict, progress: bool, say):
+    "evaluate --test-data: probes fitted on `--data`'s Training split, scored on each target; one printed line per target."
+    from brainssl.cli_targets import cross_dataset_job, load_target, pretrained_patients
+    enc = load_or_random_encoder(a.weights, splits["Training"].in_channels, seed=a.seed)
+    cmap, targets = parse_class_map(a.test_class_map), {}
+    for p in a.test_data:
+        info = detect_target(p, "--test-data"); ch = check_target_channel(info, a.test_channel, "--test-channel")
+        name = next(n for n in (Path(p).name, *(f"{Path(p).name}-{k}" for k in range(2, 99))) if n not in targets)
+        say(f"reading --test-data {p} ({info['kind']}{', ' + ch if ch else ''})")
+        targets[name] = (load_target(info, ch, a.image_size, cmap, a.cache_dir, a.skip_bad, progress), info, ch)
+    seen = pretrained_patients(a.weights)
+    say(f"scoring {len(targets)} target(s) at label fractions {a.fractions}")
+    cross_dataset_job(enc, splits["Training"], targets, a.out, fractions=a.fractions, seeds=a.seeds, task=a.task,
+                      dedup=not a.no_dedup, n_boot=a.n_boot, device=a.device, progress=progress, layers=a.layers,
+                      pretrained=seen, say=print)
+    print(f"metrics (under 'targets') and run log in {a.out}/")
+
+# %% ../nbs/60_cli.ipynb #0936a4df
+def _pretrain_data(a: argparse.Namespace, splits: dict, progress: bool, say):
+    "The set `pretrain` trains on: `--split` of `--data`, joined with the `--extra-unlabelled` sets (recorded in `a.sources`)."
+    if a.split not in splits: raise ValueError(f"--split {a.split!r} not found; have {sorted(splits)}")
+    a.sources = None
+    if not a.extra_unlabelled: return splits[a.split]
+    from brainssl.cli_targets import extra_unlabelled_sources
+    say(f"reading {len(a.extra_unlabelled)} --extra-unlabelled data set(s) (domain-adaptive pretraining; labels unused)")
+    data, a.sources = extra_unlabelled_sources(splits[a.split], a.extra_unlabelled, a.extra_channel, parse_class_map(a.extra_class_map),
+                                               a.target_test_fraction, a.target_split_seed, a.image_size, a.cache_dir, a.skip_bad, progress)
+    for r in a.sources["extra"]:
+        held = f", {len(r['held_out_patients'])} test patients held out" if r.get("held_out_patients") is not None else ", Testing/ held out"
+        print(f"extra: {r['path']} ({r['kind']}{', ' + r['channel'] if r['channel'] else ''}): {r['n']} slices{held}", file=sys.stderr)
+    return data
+
 # %% ../nbs/60_cli.ipynb #9248b188
 def _run(a: argparse.Namespace, splits: dict, progress: bool, say):
-    "The job of `a.cmd` (pretrain, audit, evaluate or explore) on `splits`, after the arguments were checked."
+    "The job of `a.cmd` (pretrain, audit, evaluate, evaluate --test-data or explore) on `splits`, after the arguments were checked."
     from brainssl.methods.base import pretrain
     if a.cmd == "pretrain":
-        if a.split not in splits: raise ValueError(f"--split {a.split!r} not found; have {sorted(splits)}")
+        data = _pretrain_data(a, splits, progress, say)
         kw = dict(a.set)
         if a.lr is not None: kw["lr"] = a.lr
         if a.small_images: kw["small_images"] = True
-        say(f"pretraining {a.method} for up to {a.epochs} epochs on {len(splits[a.split])} images")
-        pretrain(a.method, splits[a.split], a.out, epochs=a.epochs, batch_size=a.batch_size, seed=a.seed,
+        say(f"pretraining {a.method} for up to {a.epochs} epochs on {len(data)} images")
+        pretrain(a.method, data, a.out, epochs=a.epochs, batch_size=a.batch_size, seed=a.seed,
                  device=a.device, resume=not a.no_resume, progress=progress, max_minutes=a.max_minutes, budget_clock=a.budget_clock,
                  precision=a.precision, image_size=a.image_size, devices=a.devices, num_nodes=a.num_nodes, strategy=a.strategy,
                  sync_batchnorm={"auto": None, "on": True, "off": False}[a.sync_bn], ckpt_every_steps=a.ckpt_every_steps,
                  ckpt_every_minutes=a.ckpt_every_minutes, **kw)
         log = json.loads((a.out / "pretrain.json").read_text()) if (a.out / "pretrain.json").exists() else {}  # rank 0 writes it
+        if a.sources and log:
+            from brainssl.core import save_json
+            save_json({**log, "sources": a.sources}, a.out / "pretrain.json")
         resumed = f", resumed from {log['resumed_from']}" if log.get("resumed_from") else ""
         print(f"{a.method}: {log.get('epochs_done')} epochs{resumed}; encoder, checkpoint and run log in {a.out}/")
     elif a.cmd == "audit":
@@ -287,6 +323,7 @@ def _run(a: argparse.Namespace, splits: dict, progress: bool, say):
         say("auditing for exact and near duplicates")
         report, _ = audit_job(splits, a.out, progress=progress, **kw)
         print(json.dumps(report.summary(), indent=2))
+    elif a.cmd == "evaluate" and a.test_data: _test_data_job(a, splits, progress, say)
     elif a.cmd == "evaluate":
         if not a.no_dedup: say("auditing for duplicates (for the de-duplicated test set)")
         keep = None if a.no_dedup else audit_job(splits, a.out, progress=progress)[1]
@@ -329,8 +366,8 @@ def main(argv: list[str] | None = None) -> int:
             print(summary_table(res))
             print(f"demo finished in {time.time() - t0:.0f} s; outputs in {a.out}/")
             return 0
-        check_data_layout(a.data, need_testing=a.cmd == "evaluate")   # before any image is read or file written
-        parse_class_map(a.class_map, a.ignore)
+        check_data_layout(a.data, need_testing=a.cmd == "evaluate" and not a.test_data)   # before any image is read or file written
+        parse_class_map(a.class_map, a.ignore); check_other_data(a)
         if a.cmd in ("evaluate", "explore"): check_weights(a.weights)
         if a.cmd == "pretrain": get_method(a.method)
         html = a.out.suffix == ".html"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['CLASS_NAMES', 'TARGET_CHANNELS', 'parse_class_map', 'check_weights', 'check_data_layout', 'detect_target',
-           'check_target_channel', 'build_parser']
+           'check_target_channel', 'check_other_data', 'build_parser']
 
 # %% ../nbs/61_cli_args.ipynb #0f580788
 CLASS_NAMES = ("glioma", "meningioma", "notumor", "pituitary")  # = `brainssl.core.CLASSES` (checked below), kept here so the parser imports nothing heavy
@@ -135,6 +135,25 @@ def check_target_channel(target: dict, # from `detect_target`
     if ch not in target["channels"]:
         raise ValueError(f"{flag} {ch!r}: {target['path']} ({target['kind']}) has the channels {list(target['channels'])}; pick one of them")
     return ch
+
+# %% ../nbs/61_cli_args.ipynb #8237078d
+def check_other_data(a: argparse.Namespace, # parsed flags of any subcommand
+                    ) -> None:
+    """Check `--test-data`/`--test-channel`/`--test-class-map`/`--finetune-fractions` of evaluate and `--extra-unlabelled`,
+    `--extra-channel`, `--extra-class-map`, `--target-test-fraction` of pretrain before any work: `FileNotFoundError` or
+    `ValueError` naming the flag (a class-per-folder `--extra-unlabelled` tree needs `Testing/`, which evaluation scores)."""
+    if a.cmd == "evaluate" and a.test_data:
+        for p in a.test_data: check_target_channel(detect_target(p, "--test-data"), a.test_channel, "--test-channel")
+        parse_class_map(a.test_class_map)
+        if a.finetune_fractions: raise ValueError("--finetune-fractions does not apply to --test-data (a linear probe is scored on the other data set); leave it out")
+    if a.cmd == "pretrain" and a.extra_unlabelled:
+        if not 0 < a.target_test_fraction < 1: raise ValueError(f"--target-test-fraction must be in (0, 1), got {a.target_test_fraction}")
+        for p in a.extra_unlabelled:
+            t = detect_target(p, "--extra-unlabelled"); check_target_channel(t, a.extra_channel, "--extra-channel")
+            if t["kind"] == "folder" and t.get("split") != "Testing":
+                raise ValueError(f"--extra-unlabelled {str(p)!r} is a class-per-folder tree without Testing/: evaluation would score the "
+                                 "very images pretrained on; give it Training/ and Testing/ (Training/ is pretrained on)")
+        parse_class_map(a.extra_class_map)
 
 # %% ../nbs/61_cli_args.ipynb #2a215855
 def _hparam(s: str):

@@ -14,7 +14,7 @@ import numpy as np
 from .cli_args import check_target_channel, detect_target
 
 # %% auto #0
-__all__ = ['load_target', 'held_out_by_pretraining', 'cross_dataset_job', 'target_line', 'extra_unlabelled_sources']
+__all__ = ['load_target', 'pretrained_patients', 'cross_dataset_job', 'target_line', 'extra_unlabelled_sources']
 
 # %% ../nbs/62_cli_targets.ipynb #574a376e
 def load_target(target: dict, # from `detect_target`
@@ -36,35 +36,37 @@ def load_target(target: dict, # from `detect_target`
     return MRIFolder(read.parent, read.name, image_size=image_size, class_map=class_map, skip_bad=skip_bad,
                      cache=ImageCache(cache_dir) if cache_dir else None, progress=progress)
 
-# %% ../nbs/62_cli_targets.ipynb #3cfbf44f
-def held_out_by_pretraining(weights: str | Path | None, # the value of `--weights`
-                           ) -> dict[str, list[str]]: # resolved path of an extra set -> its held-out patient ids
-    "The held-out patients of each `--extra-unlabelled` set that pretrained `weights` (from `pretrain.json` beside it); `{}` for none."
-    if weights in (None, "random"): return {}
+# %% ../nbs/62_cli_targets.ipynb #c473dfcf
+def pretrained_patients(weights: str | Path | None, # the value of `--weights`
+                       ) -> set[str]: # patient ids of the `--extra-unlabelled` sets it was pretrained on
+    "The patients of the LGG/BraTS `--extra-unlabelled` sets that pretrained `weights` (from `pretrain.json` beside it); empty for none."
+    if weights in (None, "random"): return set()
     log = Path(weights).parent / "pretrain.json"
-    if not log.is_file(): return {}
+    if not log.is_file(): return set()
     srcs = (json.loads(log.read_text()).get("sources") or {}).get("extra", [])
-    return {str(Path(s["path"]).resolve()): list(s["held_out_patients"]) for s in srcs if s.get("held_out_patients") is not None}
+    return {str(q) for s in srcs for q in s.get("pretrained_patients") or []}
 
 # %% ../nbs/62_cli_targets.ipynb #6a43a12d
 def cross_dataset_job(encoder, # (B, 1, H, W) -> (B, D)
                       source_train: "MRIDataset", # --data's Training split
-                      targets: dict[str, tuple], # name -> (data set, `detect_target` dict, channel or None, held-out patients or None)
+                      targets: dict[str, tuple], # name -> (data set, `detect_target` dict, channel or None)
                       out: str | Path, # folder; `metrics.json` is written there
                       fractions=(1.0,), seeds=(0,), task: str = "auto", # "auto": "same" for a class-per-folder tree, else "tumour"
                       dedup: bool = True, n_boot: int = 1000, device: str = "auto", progress: bool = False, layers=None,
+                      pretrained: set[str] = frozenset(), # patients the encoder was pretrained on (`pretrained_patients`): never scored
                       say=None, # called with one line per target
                      ) -> dict: # {"source": {...}, "targets": {name: {"kind", "path", "channel", "task_mapping", "n_duplicates", ..., "by_fraction"}}}
     """Probe on `source_train`, scored on each target at each label fraction; writes `out/metrics.json`. A target with
-    held-out patients is scored on those only (`ValueError` naming the target when none of them is in it)."""
+    patient among `pretrained` is scored on its other patients only (`ValueError` naming the target when none is left)."""
     from brainssl.core import save_json
     from brainssl.eval.domain import cross_dataset_eval, dataset_patients
     say, res = say or (lambda m: None), {"source": {"n_train": len(source_train), "classes": list(source_train.classes)}, "targets": {}}
-    for name, (ds, info, ch, held) in targets.items():
-        if held is not None:
-            keep = np.flatnonzero(np.isin(dataset_patients(ds), held))
-            if not len(keep): raise ValueError(f"test_data {info['path']!r}: none of the {len(held)} held-out patients of pretraining is in it")
-            ds = ds.subset(keep)
+    for name, (ds, info, ch) in targets.items():
+        pid, held = (dataset_patients(ds) if info["kind"] != "folder" else None), None
+        if pid is not None and pretrained and np.isin(pid, sorted(pretrained)).any():
+            keep = np.flatnonzero(~np.isin(pid, sorted(pretrained)))
+            if not len(keep): raise ValueError(f"test_data {info['path']!r}: the encoder was pretrained on every patient of it; nothing is left to score")
+            held, ds = sorted(set(pid[keep].tolist())), ds.subset(keep)
         t = task if task != "auto" else ("same" if info["kind"] == "folder" else "tumour")
         by = {str(float(f)): cross_dataset_eval(encoder, source_train, ds, task=t, label_fraction=f, seeds=seeds,
                                                 dedup_kinds=("exact", "near") if dedup else None, n_boot=n_boot,
@@ -99,7 +101,7 @@ def extra_unlabelled_sources(source_train: "MRIDataset", # the split pretrained 
                              class_map: dict | None = None, # `--extra-class-map`
                              test_fraction: float = 0.2, seed: int = 0, # `target_split` of an LGG/BraTS set
                              image_size: int = 64, cache_dir=None, skip_bad: bool = False, progress: bool = False,
-                            ) -> tuple["MRIDataset", dict]: # joined set (labels -1), {"source": {"n"}, "extra": [{"path", "kind", "channel", "n", "held_out_patients", ...}]}
+                            ) -> tuple["MRIDataset", dict]: # joined set (labels -1), {"source": {"n"}, "extra": [{"path", "kind", "channel", "n", "held_out_patients", "pretrained_patients", ...}]}
     "The unlabelled set of domain-adaptive pretraining, and the record of its sources for `pretrain.json`. `ValueError`/`FileNotFoundError` naming `extra_unlabelled`."
     from brainssl.eval.domain import pretraining_sources, target_split
     infos = [detect_target(p, flag="--extra-unlabelled") for p in paths]
@@ -118,7 +120,8 @@ def extra_unlabelled_sources(source_train: "MRIDataset", # the split pretrained 
         else:
             sp = target_split(ds, test_fraction, seed)
             extra[name], held[name] = ds.subset(sp["train"]), sp["held_out_patients"]
-            r.update(test_fraction=float(test_fraction), split_seed=int(seed), held_out_patients=sp["held_out_patients"])
+            r.update(test_fraction=float(test_fraction), split_seed=int(seed), held_out_patients=sp["held_out_patients"],
+                     pretrained_patients=sorted(set(ds.patients[sp["train"]].tolist())))
         rec.append({**r, "n": len(extra[name])})
     joined, summary = pretraining_sources(source_train, extra, held)
     for r, (name, part) in zip(rec, list(summary["parts"].items())[1:]): r["n_patients"] = part["n_patients"]

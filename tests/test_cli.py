@@ -208,3 +208,65 @@ def test_output_to_a_file_has_no_bars_or_banners(tmp_path):
     assert "brainssl pretrain: reading" in r.stderr and "brainssl pretrain: pretraining simclr" in r.stderr, r.stderr
     assert len(both.strip().splitlines()) <= 4, both
     assert "pretraining simclr" in (out / "run.log").read_text()   # the stages (and any library warning) are in run.log
+
+
+def _other_data_sets(tmp_path):
+    "Source tree A, and as targets: tree B (with one planted copy of an A training image), an LGG root L and a BraTS folder BR."
+    from brainssl.testing import make_brats_fixture, make_lgg_fixture
+    a = _tree(tmp_path / "A", n=3, size=32)
+    b = _tree(tmp_path / "B", n=2, size=32, seed=1)
+    (b / "Testing" / "pituitary" / "from_A.png").write_bytes((a / "Training" / "pituitary" / "pituitary_0.png").read_bytes())
+    lgg = make_lgg_fixture(tmp_path / "L", n_patients=5, n_slices=2, image_size=32).parent
+    make_brats_fixture(tmp_path / "BR", shape=(32, 32, 6))
+    return a, b, lgg, tmp_path / "BR"
+
+
+def test_evaluate_on_other_data_sets(tmp_path):
+    "evaluate --test-data on a class-per-folder tree, an LGG root and a BraTS folder: one entry per target with duplicates and task mapping, one line each."
+    a, b, lgg, br = _other_data_sets(tmp_path)
+    out = tmp_path / "o"
+    r = run(["evaluate", "--data", str(a), "--test-data", str(b), "--test-data", str(lgg), "--test-data", str(br), "--weights", "random",
+             "--out", str(out), "--image-size", "32", "--fractions", "1", "--n-boot", "20", "--quiet", "--device", "cpu"])
+    assert r.returncode == 0, r.stderr
+    m = json.loads((out / "metrics.json").read_text())["targets"]
+    assert set(m) == {"B", "L", "BR"}, m.keys()
+    assert m["B"]["n_duplicates"] == 1 and m["B"]["n_raw"] == 10 and m["B"]["kind"] == "folder"  # 8 + B's own copy + the planted one
+    assert m["B"]["task_mapping"] == {c: c for c in ("glioma", "meningioma", "notumor", "pituitary")}
+    for t in ("L", "BR"):
+        assert m[t]["task_mapping"] == {"glioma": "tumour", "meningioma": "tumour", "notumor": "no_tumour", "pituitary": "tumour"}
+        assert m[t]["channel"] == "flair" and m[t]["ci_unit"] == "patient" and m[t]["n_duplicates"] == 0
+    assert (m["L"]["kind"], m["L"]["n_raw"], m["BR"]["kind"]) == ("lgg", 10, "brats")
+    acc = m["L"]["by_fraction"]["1.0"]["dedup"]["accuracy"]
+    assert 0 <= acc["ci"][0] <= acc["mean"] <= acc["ci"][1] <= 1
+    lines = [l for l in r.stdout.splitlines() if re.match(r"^(B|L|BR) \(", l)]
+    assert len(lines) == 3 and "1 duplicates of source images removed" in lines[0], r.stdout
+
+
+def test_test_data_checked_before_any_work(tmp_path):
+    "An unknown --test-channel is refused naming the channels the target has, and a bad --test-data folder is named, before anything is written."
+    a, _, _, br = _other_data_sets(tmp_path)
+    r = run(["evaluate", "--data", str(a), "--test-data", str(br), "--test-channel", "dwi", "--weights", "random", "--out", str(tmp_path / "o")])
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert "--test-channel 'dwi'" in r.stderr and "['t1', 't1ce', 't2', 'flair']" in r.stderr, r.stderr
+    r = run(["evaluate", "--data", str(a), "--test-data", str(tmp_path / "nope"), "--weights", "random", "--out", str(tmp_path / "o")])
+    assert r.returncode == 2 and "--test-data" in r.stderr and "nope" in r.stderr, r.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_domain_adaptive_pretraining_holds_out_the_target_test_patients(tmp_path):
+    "pretrain --extra-unlabelled LGG: pretrains on A's Training plus the LGG training patients only; evaluate then scores only the held-out ones."
+    a, _, lgg, _ = _other_data_sets(tmp_path)
+    out = tmp_path / "run"
+    r = run(["pretrain", "--data", str(a), "--extra-unlabelled", str(lgg), "--target-test-fraction", "0.4", "--out", str(out),
+             "--epochs", "1", "--image-size", "32", "--batch-size", "8", "--quiet", "--device", "cpu"])
+    assert r.returncode == 0, r.stderr
+    log = json.loads((out / "pretrain.json").read_text())
+    (ex,) = log["sources"]["extra"]
+    assert log["n_images"] == 12 + 6 and ex["n"] == 6 and ex["kind"] == "lgg"  # 3 of 5 patients x 2 slices
+    assert len(ex["held_out_patients"]) == 2 and not set(ex["held_out_patients"]) & set(ex["pretrained_patients"])
+    assert json.loads((out / "run.json").read_text())["args"]["sources"]["extra"][0]["held_out_patients"] == ex["held_out_patients"]
+    r = run(["evaluate", "--data", str(a), "--test-data", str(lgg / "kaggle_3m"), "--weights", str(out / "encoder.safetensors"),
+             "--out", str(out / "eval"), "--image-size", "32", "--fractions", "1", "--n-boot", "20", "--quiet", "--device", "cpu"])
+    assert r.returncode == 0, r.stderr
+    t = json.loads((out / "eval" / "metrics.json").read_text())["targets"]["kaggle_3m"]
+    assert t["held_out_patients_only"] and t["n_held_out_patients"] == 2 and t["n_raw"] == 4

@@ -7,8 +7,8 @@ from torch import nn
 from brainssl.core import CLASSES, TensorMRIDataset
 from brainssl.data.lgg import LGG_MODALITIES, TUMOUR_CLASSES, LGGSlices
 from brainssl.data.synthetic import make_synthetic
-from brainssl.eval.domain import (cross_dataset_duplicates, cross_dataset_eval, leave_one_site_out, patient_level_metrics,
-                                  task_mapping, weighted_measures)
+from brainssl.eval.domain import (cross_dataset_duplicates, cross_dataset_eval, dataset_patients, leave_one_site_out,
+                                  patient_level_metrics, pretraining_sources, target_split, task_mapping, weighted_measures)
 from brainssl.eval.metrics import classification_metrics
 from brainssl.testing import make_lgg_fixture
 
@@ -145,3 +145,21 @@ def test_leave_one_site_out_on_a_subset_reads_patients_and_institutions_from_the
         assert (lgg.site_names[idx[e["test_indices"]]] == name).all()
         assert not set(lgg.patients[idx[e["seeds"]["0"]["fit_indices"]]]) & set(lgg.patients[idx[e["test_indices"]]])
         assert e["seeds"]["0"]["held_out"]["accuracy"]["ci"] == [None, None]  # n_boot=0: no intervals
+
+
+def test_domain_adaptive_sources_never_hold_a_held_out_target_patient(tmp_path):
+    "For every split seed, the joined pretraining set holds every training patient's slices and none of a held-out patient's; a leaked set is refused."
+    lgg = LGGSlices(make_lgg_fixture(tmp_path, n_patients=6, n_slices=2, image_size=16), image_size=16, modalities=("flair",), progress=False)
+    src = make_synthetic(8, 16, seed=0)
+    for seed in range(4):
+        sp = target_split(lgg, 1 / 3, seed=seed)
+        joined, rec = pretraining_sources(src, {"lgg": lgg.subset(sp["train"])}, {"lgg": sp["held_out_patients"]})
+        seen = dataset_patients(joined.parts[1].parent)  # the target part, as joined
+        assert len(sp["held_out_patients"]) == 2 and not set(seen) & set(sp["held_out_patients"])
+        assert len(joined) == len(src) + len(lgg) - 4 and (joined.labels == -1).all()
+        assert set(seen) | set(sp["held_out_patients"]) == set(lgg.patients)
+    leaked = lgg.subset(np.r_[sp["train"], sp["test"][:1]])  # one slice of a held-out patient
+    with pytest.raises(ValueError, match="held-out test patient"):
+        pretraining_sources(src, {"lgg": leaked}, {"lgg": sp["held_out_patients"]})
+    with pytest.raises(ValueError, match="held-out test patient"):  # the source itself may not hold one either (LGG as source and target)
+        pretraining_sources(lgg, {"lgg": lgg.subset(sp["train"])}, {"lgg": sp["held_out_patients"]})
