@@ -313,9 +313,10 @@ def _run(a: argparse.Namespace, splits: dict, progress: bool, say):
                  sync_batchnorm={"auto": None, "on": True, "off": False}[a.sync_bn], ckpt_every_steps=a.ckpt_every_steps,
                  ckpt_every_minutes=a.ckpt_every_minutes, **kw)
         log = json.loads((a.out / "pretrain.json").read_text()) if (a.out / "pretrain.json").exists() else {}  # rank 0 writes it
-        if a.sources and log:
+        if a.sources and log:   # the sources of domain-adaptive pretraining, written by one process
             from brainssl.core import save_json
-            save_json({**log, "sources": a.sources}, a.out / "pretrain.json")
+            from brainssl.training import launch_rank
+            if launch_rank() == 0: save_json({**log, "sources": a.sources}, a.out / "pretrain.json")
         resumed = f", resumed from {log['resumed_from']}" if log.get("resumed_from") else ""
         print(f"{a.method}: {log.get('epochs_done')} epochs{resumed}; encoder, checkpoint and run log in {a.out}/")
     elif a.cmd == "audit":
