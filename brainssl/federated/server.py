@@ -23,7 +23,8 @@ from .client import audit_reply, make_client_app
 from .sites import site_names
 
 # %% auto #0
-__all__ = ['STRATEGIES', 'server_app', 'make_strategy', 'server_main', 'make_server_app', 'check_resources', 'run_federated']
+__all__ = ['STRATEGIES', 'server_app', 'RAY_INIT_DEFAULTS', 'make_strategy', 'server_main', 'make_server_app', 'check_resources',
+           'run_federated']
 
 # %% ../../nbs/83_federated_server.ipynb #18a973b6
 STRATEGIES: dict[str, tuple[str, type, str]] = {
@@ -214,12 +215,19 @@ def check_resources(cfg: FedConfig, # `cfg.device` is where clients train
                          f"pass client_gpus (e.g. {1 / len(site_names(cfg)):g} for all clients on one GPU) or device='cpu'")
     return dev
 
+# %% ../../nbs/83_federated_server.ipynb #a766d9d7
+RAY_INIT_DEFAULTS = {
+    "object_store_memory": 512 * 2**20,  # bytes; the shared weights of a round are a few MB, Ray's default takes 30% of RAM
+    "_system_config": {"memory_usage_threshold": 0.98},  # Ray kills workers above this share of the machine's memory in use
+}  # (counting every other program); at its default 0.95 a busy 24 GB machine lost healthy sites' replies
+
 # %% ../../nbs/83_federated_server.ipynb #c67742e6
 def run_federated(cfg: FedConfig, # the run; `cfg.n_sites` clients (4 for LGG)
                   client_cpus: float = 0.5, # Ray CPU share per simulated client
                   total_cpus: float | None = 1, # CPUs Ray may use; None = all
                   verbose: bool = False, # Flower's per-round log lines
                   client_gpus: float = 0.0, # Ray GPU share per simulated client (e.g. 0.25: four clients share a GPU); > 0 for cfg.device="cuda"
+                  ray_init: dict | None = None, # extra `ray.init` arguments, over `RAY_INIT_DEFAULTS`
                  ) -> dict:
     """Run `cfg` in Flower's simulation engine (Ray); returns the summary of `server_main` plus the final shared `arrays`.
     `ValueError` (from `check_resources`) before Ray starts if the clients' resources cannot be met."""
@@ -227,7 +235,7 @@ def run_federated(cfg: FedConfig, # the run; `cfg.n_sites` clients (4 for LGG)
     from flwr.simulation import run_simulation  # imported here: only the simulation needs Ray, a deployed client does not
     sink: dict = {}
     n = len(site_names(cfg))
-    init_args = {"include_dashboard": False, "log_to_driver": verbose, "configure_logging": False}
+    init_args = {"include_dashboard": False, "log_to_driver": verbose, "configure_logging": False, **RAY_INIT_DEFAULTS, **(ray_init or {})}
     if total_cpus: init_args["num_cpus"] = total_cpus
     backend = {"client_resources": {"num_cpus": client_cpus, "num_gpus": float(client_gpus)}, "init_args": init_args}
     flwr_log = logging.getLogger("flwr")
