@@ -6,7 +6,12 @@ probe at 1%, 10% (3 seeds) and 100% labels (1 seed), fine-tuning at 10% labels, 
 Reference rows: random init (probes) and supervised from scratch (fine-tuning the random encoder). Extra rows: SimCLR
 followed by FixMatch semi-supervised fine-tuning, and the GAN used as synthetic augmentation for a supervised classifier.
 
-Run from the repository root (about 70 minutes on 2 CPU cores with the defaults):
+A representation monitor follows each run: leave-one-out kNN accuracy on `--monitor-size` labelled Training images that
+are held apart from pretraining (they never reach the SSL loss), before the first step and after every epoch; its curve
+is saved per row. Rows checkpoint every `--ckpt-minutes` of wall time, so a killed run resumes where it stopped (the
+CPU-time budget used so far is in the checkpoint).
+
+Run from the repository root (about 20 CPU-minutes per method and 5 more for its evaluation; 2 rows at a time):
 
     .venv/bin/python bench/methods.py --data ../shared/data/brain-tumor-mri
 
@@ -32,6 +37,22 @@ def load(a):
     from brainssl.cli import load_splits
     splits = load_splits(a.data, image_size=a.image_size, cache_dir=a.cache, progress=False)
     return splits["Training"], splits["Testing"], np.load(a.work / "keep_mask.npy")
+
+
+def monitor_split(tr, a):
+    "(pretraining set, monitor set): a stratified `a.monitor_size` of Training, seeded, held apart from pretraining."
+    from brainssl.data.splits import label_fraction_indices
+    y = np.asarray(tr.labels)
+    idx = label_fraction_indices(y, min(1.0, a.monitor_size / len(y)), seed=1000 + a.seed)   # not a probe seed
+    rest = np.setdiff1d(np.arange(len(y)), idx)
+    return tr.subset(rest), tr.subset(idx)
+
+
+def beats_random(row: dict, ref: dict, frac: str = F10) -> tuple[float, bool]:
+    "(Δ accuracy vs random init, verdict): the linear probe at `frac` on de-duplicated Testing beats random init by more than 0.01 and more than twice the larger seed std."
+    m, r = row["metrics"]["linear"][frac]["dedup"]["accuracy"], ref["metrics"]["linear"][frac]["dedup"]["accuracy"]
+    d = m["mean"] - r["mean"]
+    return d, bool(d > 0.01 and d > 2 * max(m.get("std", 0.0), r.get("std", 0.0)))
 
 
 def score_encoder(enc, tr, te, keep, a) -> dict:
@@ -97,8 +118,10 @@ def worker(name: str, a) -> dict:
         out.update(kind="ssl", family=cls.description.split(" (")[0], description=cls.description)
         kw = dict(image_size=a.image_size, warmup_epochs=a.warmup_epochs)
         t = time.time()
-        model = pretrain(name, tr, a.work / name, epochs=10_000, batch_size=a.batch_size, seed=a.seed, device="cpu",
-                         progress=False, max_minutes=a.budget_minutes, budget_clock="cpu", **kw)
+        unlabelled, monitor = monitor_split(tr, a)
+        model = pretrain(name, unlabelled, a.work / name, epochs=10_000, batch_size=a.batch_size, seed=a.seed, device="cpu",
+                         progress=False, max_minutes=a.budget_minutes, budget_clock="cpu", monitor=monitor,
+                         ckpt_every_minutes=a.ckpt_minutes, **kw)
         log = json.loads((a.work / name / "pretrain.json").read_text())
         n_img = model.trainer.fit_loop.epoch_loop.total_batch_idx + 1
         out["pretrain"] = {"epochs_done": log["epochs_done"], "batches": n_img, "images_seen": n_img * a.batch_size,
@@ -106,7 +129,8 @@ def worker(name: str, a) -> dict:
                            "train_loss_last_epoch": log["train_loss_last_epoch"], "hparams": log["hparams"],
                            "peak_rss_mib": round(peak_rss_mib()),
                            "images_per_cpu_second": round(n_img * a.batch_size / (60 * log["budget"]["used_minutes"]), 1),
-                           "images_per_wall_second": round(n_img * a.batch_size / max(1e-9, time.time() - t), 1)}
+                           "images_per_wall_second": round(n_img * a.batch_size / max(1e-9, time.time() - t), 1),
+                           "n_pretrain_images": len(unlabelled), "monitor": log.get("monitor")}
         out["metrics"] = score_encoder(model.encoder, tr, te, keep, a)
     out["peak_rss_mib_total"] = round(peak_rss_mib())
     return out
@@ -150,16 +174,17 @@ def report(rows: dict, a, meta: dict) -> list[str]:
     def line(r, test):
         m, p = r["metrics"], r.get("pretrain", {})
         beats = ""
-        if rand10 is not None and F10 in m.get("linear", {}):
-            d = m["linear"][F10]["dedup"]["accuracy"]["mean"] - rand10
-            beats = f"{d:+.3f}"
+        if ref is not None and r is not ref and F10 in m.get("linear", {}):
+            d, ok = beats_random(r, ref)
+            beats = f"{d:+.3f} {'**yes**' if ok else 'no'}"
+        elif r is ref: beats = "+0.000"
         cells = [acc(m, "linear", f, test) for f in fr] + [acc(m, "finetune", F10, test)]
         thr = f"{p['images_per_cpu_second']}" if p else "–"
         mem = f"{p['peak_rss_mib']}" if p else "–"
         return f"| {r['name']} | {r['family']} | " + " | ".join(cells) + f" | {beats if test == 'dedup' else ''} | {thr} | {mem} | {REVIEW.get(r['name'], '')} |"
 
     head = ("| method | family | " + " | ".join(f"linear {float(f):.0%}" for f in fr) +
-            " | fine-tune 10% | Δ vs random (linear 10%) | train images / CPU-s | peak MiB | review Table 2 (other data) |")
+            " | fine-tune 10% | Δ vs random (linear 10%), beats it? | train images / CPU-s | peak MiB | review Table 2 (other data) |")
     sep = "|---|---|" + "---|" * (len(fr) + 5)
     lines = ["# Every SSL method on real MRI, one CPU-time budget", "",
              f"Data: `{a.data}` at {a.image_size} px, one grey channel. Each method pretrains a ResNet-18 (standard stem) on the "
@@ -174,11 +199,22 @@ def report(rows: dict, a, meta: dict) -> list[str]:
              f"(100%, fine-tuning), then the bootstrap 95% CI of the first seed. The review's numbers come from other data "
              "sets, other image sizes and far longer training, and carry no CIs: they are context, not a target.",
              "", "## De-duplicated Testing", "", head, sep, *[line(r, "dedup") for r in ([ref] if ref else []) + ssl], "",
+             "\"Beats it\" means by more than 0.01 and by more than twice the larger of the two seed standard deviations "
+             f"(linear probe at 10% labels, de-duplicated Testing): {sum(beats_random(r, ref)[1] for r in ssl) if ref else '–'} of {len(ssl)} methods do.", "",
              "## Raw Testing", "", head, sep, *[line(r, "raw") for r in ([ref] if ref else []) + ssl], "",
              "## All four metrics: linear probe at 10% labels, de-duplicated Testing (macro over classes)", "",
              "| method | accuracy | sensitivity | specificity | AUC |", "|---|---|---|---|---|",
              *[f"| {r['name']} | " + " | ".join(acc(r["metrics"], "linear", F10, "dedup", k) for k in ("accuracy", "sensitivity", "specificity", "auc")) + " |"
                for r in ([ref] if ref else []) + ssl]]
+    mon = [r for r in ssl if (r.get("pretrain") or {}).get("monitor")]
+    if mon:
+        lines += ["", "## Learning curves: the representation monitor", "",
+                  f"Leave-one-out kNN accuracy (k = 10) on {a.monitor_size} labelled Training images held apart from pretraining, "
+                  "at step 0 (the random-init level of the very network) and after each epoch. Full curves: `methods.json`, "
+                  "`rows.<method>.pretrain.monitor.history`.", "", "| method | step 0 | best | last | epochs measured |", "|---|---|---|---|---|"]
+        for r in mon:
+            h = [q["knn_accuracy"] for q in r["pretrain"]["monitor"]["history"]]
+            lines.append(f"| {r['name']} | {h[0]:.3f} | {max(h):.3f} | {h[-1]:.3f} | {len(h) - 1} |")
     if "simclr_fixmatch" in rows or "gan_augmentation" in rows:
         lines += ["", "## Beyond the probe: semi-supervised fine-tuning and GAN augmentation (de-duplicated Testing)", "",
                   "| row | labels | accuracy | sensitivity | specificity | AUC |", "|---|---|---|---|---|---|"]
@@ -223,7 +259,9 @@ def main():
     ap.add_argument("--work", type=Path, default=Path("bench/work/methods"))
     ap.add_argument("--cache", type=Path, default=Path("bench/work/label_efficiency/cache"), help="decoded-image cache")
     ap.add_argument("--methods", nargs="+", default=None, help="default: every registered method")
-    ap.add_argument("--budget-minutes", type=float, default=6.0, help="CPU minutes of pretraining per method")
+    ap.add_argument("--budget-minutes", type=float, default=20.0, help="CPU minutes of pretraining per method")
+    ap.add_argument("--monitor-size", type=int, default=256, help="labelled Training images held apart for the kNN monitor")
+    ap.add_argument("--ckpt-minutes", type=float, default=2.0, help="wall minutes between mid-epoch checkpoints (resume)")
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--warmup-epochs", type=float, default=0.5)
     ap.add_argument("--fractions", type=float, nargs="+", default=[0.01, 0.1, 1.0])
