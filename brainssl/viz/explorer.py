@@ -18,6 +18,7 @@ import plotly.graph_objects as go
 import ipywidgets as widgets
 from sklearn.cluster import KMeans
 from sklearn.neighbors import NearestNeighbors
+from scipy.stats import binom
 
 from ..core import MRIConcat, MRIDataset, MRISubset, atomic_write
 from ..data.folder import read_image
@@ -48,26 +49,37 @@ def nearest_neighbours(X, # (N, D) embeddings, numpy or torch, N >= 4, all finit
 class LabelErrorScores(NamedTuple):
     "Per-sample result of `label_error_candidates`."
     score: np.ndarray # (N,) float in [0, 1]: fraction of labelled neighbours that disagree; NaN if unlabelled or no labelled neighbour
-    candidate: np.ndarray # (N,) bool: score >= min_disagreement
+    candidate: np.ndarray # (N,) bool: score >= min_disagreement and the majority for another class is beyond chance (p_value <= alpha)
     neighbour_label: np.ndarray # (N,) int64: the neighbours' majority label, -1 if none
+    p_value: np.ndarray | None = None # (N,) float in [0, 1]: chance of so many neighbours of that other class (binomial tail, Bonferroni over K - 1 classes); NaN if not scored
 
 # %% ../../nbs/51_explorer.ipynb #7cf03ea7
 def label_error_candidates(neighbours: np.ndarray, # (N, k) neighbour indices from `nearest_neighbours`
                            labels: Sequence[int], # (N,) class index per sample, -1 if unlabelled
                            min_disagreement: float = 0.7, # in (0, 1]: flag when at least this fraction disagrees
+                           alpha: float | None = 0.01, # in (0, 1]: and the neighbours' majority for another class has chance probability <= alpha; None: no chance test
                           ) -> LabelErrorScores:
-    "Flag samples whose neighbours mostly carry another label (deep k-NN, Bahri et al. 2020). Raises `ValueError` naming the argument."
+    """Flag samples whose neighbours mostly carry another label (deep k-NN, Bahri et al. 2020), beyond what chance gives for
+    the class frequencies: with K classes and k neighbours. Raises `ValueError` naming the argument."""
     nb, y = np.asarray(neighbours, dtype=np.int64), np.asarray(labels, dtype=np.int64)
     if nb.ndim != 2 or len(nb) != len(y): raise ValueError(f"neighbours must have shape (N, k) with N = len(labels) = {len(y)}, got {nb.shape}")
     if not 0 < min_disagreement <= 1: raise ValueError(f"min_disagreement must lie in (0, 1], got {min_disagreement}")
+    if alpha is not None and not 0 < alpha <= 1: raise ValueError(f"alpha must lie in (0, 1] or be None, got {alpha}")
     ny = y[nb]                                                   # (N, k) neighbour labels
     voted = ny >= 0
     n_votes = voted.sum(1)
     disagree = (voted & (ny != y[:, None])).sum(1)
-    score = np.where((y >= 0) & (n_votes > 0), disagree / np.maximum(n_votes, 1), np.nan)
-    counts = np.stack([((ny == c) & voted).sum(1) for c in range(max(int(y.max()) + 1, 1))], 1)  # (N, K)
+    scored = (y >= 0) & (n_votes > 0)
+    score = np.where(scored, disagree / np.maximum(n_votes, 1), np.nan)
+    K = max(int(y.max()) + 1, 1)
+    counts = np.stack([((ny == c) & voted).sum(1) for c in range(K)], 1)  # (N, K)
     majority = np.where(n_votes > 0, counts.argmax(1), -1)
-    return LabelErrorScores(score.astype(np.float32), np.nan_to_num(score, nan=-1) >= min_disagreement, majority.astype(np.int64))
+    freq = np.bincount(y[y >= 0], minlength=K) / max(int((y >= 0).sum()), 1)  # (K,) class frequencies: chance of each vote
+    n_major = counts[np.arange(len(y)), np.maximum(majority, 0)]
+    p = np.minimum(binom.sf(n_major - 1, n_votes, freq[np.maximum(majority, 0)]) * max(K - 1, 1), 1.0)  # P(>= n_major of that class)
+    p = np.where(scored & (majority != y), p, np.where(scored, 1.0, np.nan))
+    cand = (np.nan_to_num(score, nan=-1) >= min_disagreement) & (True if alpha is None else np.nan_to_num(p, nan=2) <= alpha)
+    return LabelErrorScores(score.astype(np.float32), cand, majority.astype(np.int64), p.astype(np.float32))
 
 # %% ../../nbs/51_explorer.ipynb #24535904
 def duplicate_groups(report, # an `AuditReport` from `brainssl.data.audit.audit`
