@@ -1,4 +1,4 @@
-"""An ipywidgets explorer around a plotly `FigureWidget`: hover a point to see its slice and neighbours, select points to see a gallery, colour by anything, find label errors and duplicates, and compare two runs with linked selection.
+"""An ipywidgets explorer around a plotly.js map (`MapWidget`): hover a point to see its slice and neighbours, select points to see a gallery, colour by anything, find label errors and duplicates, and compare two runs with linked selection.
 
 Docs: https://brainssl.github.io/brainssl/explorer.html.md"""
 
@@ -18,10 +18,12 @@ import plotly.graph_objects as go
 import ipywidgets as widgets
 from sklearn.cluster import KMeans
 from sklearn.neighbors import NearestNeighbors
+from scipy.stats import binom
 
 from ..core import MRIConcat, MRIDataset, MRISubset, atomic_write
 from ..data.folder import read_image
 from ..explain.figures import gradcam_overlay_png
+from .mapwidget import MapWidget, figure_json
 from .embedmap import check_embeddings, class_name, embedding_map, layout_note, save_map_html, thumbnails, umap_embed
 from .plots import data_uri, encode_image
 
@@ -47,26 +49,37 @@ def nearest_neighbours(X, # (N, D) embeddings, numpy or torch, N >= 4, all finit
 class LabelErrorScores(NamedTuple):
     "Per-sample result of `label_error_candidates`."
     score: np.ndarray # (N,) float in [0, 1]: fraction of labelled neighbours that disagree; NaN if unlabelled or no labelled neighbour
-    candidate: np.ndarray # (N,) bool: score >= min_disagreement
+    candidate: np.ndarray # (N,) bool: score >= min_disagreement and the majority for another class is beyond chance (p_value <= alpha)
     neighbour_label: np.ndarray # (N,) int64: the neighbours' majority label, -1 if none
+    p_value: np.ndarray | None = None # (N,) float in [0, 1]: chance of so many neighbours of that other class (binomial tail, Bonferroni over K - 1 classes); NaN if not scored
 
 # %% ../../nbs/51_explorer.ipynb #7cf03ea7
 def label_error_candidates(neighbours: np.ndarray, # (N, k) neighbour indices from `nearest_neighbours`
                            labels: Sequence[int], # (N,) class index per sample, -1 if unlabelled
                            min_disagreement: float = 0.7, # in (0, 1]: flag when at least this fraction disagrees
+                           alpha: float | None = 0.01, # in (0, 1]: and the neighbours' majority for another class has chance probability <= alpha; None: no chance test
                           ) -> LabelErrorScores:
-    "Flag samples whose neighbours mostly carry another label (deep k-NN, Bahri et al. 2020). Raises `ValueError` naming the argument."
+    """Flag samples whose neighbours mostly carry another label (deep k-NN, Bahri et al. 2020), beyond what chance gives for
+    the class frequencies: with K classes and k neighbours. Raises `ValueError` naming the argument."""
     nb, y = np.asarray(neighbours, dtype=np.int64), np.asarray(labels, dtype=np.int64)
     if nb.ndim != 2 or len(nb) != len(y): raise ValueError(f"neighbours must have shape (N, k) with N = len(labels) = {len(y)}, got {nb.shape}")
     if not 0 < min_disagreement <= 1: raise ValueError(f"min_disagreement must lie in (0, 1], got {min_disagreement}")
+    if alpha is not None and not 0 < alpha <= 1: raise ValueError(f"alpha must lie in (0, 1] or be None, got {alpha}")
     ny = y[nb]                                                   # (N, k) neighbour labels
     voted = ny >= 0
     n_votes = voted.sum(1)
     disagree = (voted & (ny != y[:, None])).sum(1)
-    score = np.where((y >= 0) & (n_votes > 0), disagree / np.maximum(n_votes, 1), np.nan)
-    counts = np.stack([((ny == c) & voted).sum(1) for c in range(max(int(y.max()) + 1, 1))], 1)  # (N, K)
+    scored = (y >= 0) & (n_votes > 0)
+    score = np.where(scored, disagree / np.maximum(n_votes, 1), np.nan)
+    K = max(int(y.max()) + 1, 1)
+    counts = np.stack([((ny == c) & voted).sum(1) for c in range(K)], 1)  # (N, K)
     majority = np.where(n_votes > 0, counts.argmax(1), -1)
-    return LabelErrorScores(score.astype(np.float32), np.nan_to_num(score, nan=-1) >= min_disagreement, majority.astype(np.int64))
+    freq = np.bincount(y[y >= 0], minlength=K) / max(int((y >= 0).sum()), 1)  # (K,) class frequencies: chance of each vote
+    n_major = counts[np.arange(len(y)), np.maximum(majority, 0)]
+    p = np.minimum(binom.sf(n_major - 1, n_votes, freq[np.maximum(majority, 0)]) * max(K - 1, 1), 1.0)  # P(>= n_major of that class)
+    p = np.where(scored & (majority != y), p, np.where(scored, 1.0, np.nan))
+    cand = (np.nan_to_num(score, nan=-1) >= min_disagreement) & (True if alpha is None else np.nan_to_num(p, nan=2) <= alpha)
+    return LabelErrorScores(score.astype(np.float32), cand, majority.astype(np.int64), p.astype(np.float32))
 
 # %% ../../nbs/51_explorer.ipynb #24535904
 def duplicate_groups(report, # an `AuditReport` from `brainssl.data.audit.audit`
@@ -190,7 +203,7 @@ def _counts_table(labels: Sequence[str]) -> str:
 
 # %% ../../nbs/51_explorer.ipynb #70c660dd
 class Explorer:
-    "Interactive UMAP explorer of an `ExplorerTable` and its images, as an ipywidgets layout around a plotly `FigureWidget`."
+    "Interactive UMAP explorer of an `ExplorerTable` and its images, as an ipywidgets layout around a `MapWidget`; `fig` is the plotly figure it draws."
     def __init__(self,
                  table: ExplorerTable, # from `explorer_table`
                  ds: MRIDataset, # the same samples, for the images
@@ -209,16 +222,22 @@ class Explorer:
         self.table, self.ds, self.title, self.channel = table, ds, title, channel
         self.model, self.explain_method = model, explain_method
         self.panel_size, self.thumb_size, self.n_gallery = panel_size, thumb_size, n_gallery
-        self.current, self.selected, self.coloring = None, np.zeros(0, np.int64), None
+        self.current, self.coloring, self.selection_source = None, None, None
+        self._selection = np.zeros(0, np.int64)  # the one selection state; read it as `selected`
         self.highlighted: dict[str, np.ndarray] = {}
         self._given: dict[str, np.ndarray] = {}  # highlight kind -> indices last passed to `highlight`
-        self._parts: dict[int, np.ndarray] = {}
         self._listeners: list[Callable] = []
         self._thumbs: dict[int, str] = {}
-        self.fig = go.FigureWidget()
+        self.fig, self.map = go.Figure(), MapWidget()
         self.fig.layout.width = width
         self._build_controls()
         self.color_by(color_by)
+
+# %% ../../nbs/51_explorer.ipynb #6b3ea60e
+@patch(as_prop=True)
+def selected(self: Explorer) -> np.ndarray:
+    "`(M,)` int64 sorted indices of the selected samples: the explorer's one selection state. Change it with `select`."
+    return self._selection
 
 # %% ../../nbs/51_explorer.ipynb #c1a49c1b
 @patch
@@ -233,19 +252,22 @@ def _build_controls(self: Explorer):
     for kind in ("label errors", "duplicates"):
         n = int(t.label_errors.candidate.sum()) if kind == "label errors" else int((t.duplicates >= 0).sum())
         box = widgets.Checkbox(value=False, description=f"{kind} ({n})", indent=False)
-        box.observe(lambda ch, kind=kind: self.highlight(kind, ch["new"]), names="value")
+        box.observe(lambda ch, kind=kind: self._ring_box(kind, ch["new"]), names="value")
         self.highlight_boxes[kind] = box
-    self.image = widgets.Image(format="png", width=self.panel_size, height=self.panel_size)
+    self.image = widgets.Image(format="png", width=self.panel_size, height=self.panel_size,
+                               layout=widgets.Layout(display="none"))  # hidden until a point is shown: no broken-image icon
     self.info = widgets.HTML("<i>hover or click a point</i>")
     self.explanation = widgets.HTML("" if self.model is None else "<i>click a point to see what the classifier looked at</i>")
-    self.gallery = widgets.HTML("<i>select points with the lasso or box tool</i>")
+    self.gallery = widgets.HTML("<i>select points with the lasso or box tool</i>").add_class("brainssl-gallery")
     self.export_path = widgets.Text(value="selection.csv", description="CSV file")
     self.export_button = widgets.Button(description="export selection", icon="download")
     self.export_button.on_click(lambda _: self._export_clicked())
     self.status = widgets.HTML()
+    self.map.on_event("hover", self._on_map_hover); self.map.on_event("click", self._on_map_click)
+    self.map.on_event("select", self._on_map_select)
     controls = widgets.HBox([self.color_menu, self.search_box, *self.highlight_boxes.values()])
     panel = widgets.VBox([self.image, self.explanation, self.info], layout=widgets.Layout(width=f"{self.panel_size + 60}px"))
-    self.widget = widgets.VBox([controls, widgets.HBox([self.fig, panel]),
+    self.widget = widgets.VBox([controls, widgets.HBox([self.map, panel]),
                                 widgets.HBox([self.export_path, self.export_button, self.status]), self.gallery])
 
 # %% ../../nbs/51_explorer.ipynb #388450ba
@@ -256,27 +278,32 @@ def _repr_mimebundle_(self: Explorer, **kwargs):
 
 # %% ../../nbs/51_explorer.ipynb #906fcca2
 @patch
-def _on_point(self: Explorer, trace, points, state, explain: bool = False):
-    "plotly hover callback (and, with `explain`, click): show the first point under the cursor; other traces get an empty `points`."
-    if not points.point_inds: return
-    i = int(np.asarray(trace.customdata)[points.point_inds[0]])
-    self.show_sample(i)
-    if explain and self.model is not None: self.explain_sample(i)
+def _sample_of(self: Explorer, msg) -> int | None:
+    "The sample index in a map message, or `None` if it names no sample of this table."
+    i = msg.get("index")
+    return i if isinstance(i, int) and 0 <= i < len(self.table) else None
 
 # %% ../../nbs/51_explorer.ipynb #2ee97f0f
 @patch
-def _on_click(self: Explorer, trace, points, state):
-    "plotly click callback: as hover, plus the classifier's attribution overlay when the explorer has a model."
-    self._on_point(trace, points, state, explain=True)
+def _on_map_hover(self: Explorer, msg):
+    "Map hover (sent once the cursor rests on a point): show that sample in the side panel."
+    if (i := self._sample_of(msg)) is not None: self.show_sample(i)
 
 # %% ../../nbs/51_explorer.ipynb #7c470c8e
 @patch
-def _on_selection(self: Explorer, trace, points, selector):
-    "plotly selection callback: gather each trace's selected samples; select them once the last trace has reported."
-    self._parts[points.trace_index] = np.asarray(trace.customdata)[points.point_inds].astype(np.int64) \
-        if points.point_inds else np.zeros(0, np.int64)
-    if points.trace_index == len(self.fig.data) - 1:
-        self.select(np.concatenate(list(self._parts.values()))); self._parts = {}
+def _on_map_click(self: Explorer, msg):
+    "Map click: select that one sample, show it, and its classifier attribution when the explorer has a model."
+    if (i := self._sample_of(msg)) is None: return
+    self.show_sample(i)
+    self.select([i], source="click")
+    if self.model is not None: self.explain_sample(i)
+
+# %% ../../nbs/51_explorer.ipynb #55f1f96b
+@patch
+def _on_map_select(self: Explorer, msg):
+    "Map lasso, box or double-click (empty `indices`): make what the user drew the selection; out-of-range indices are dropped."
+    idx = np.asarray([i for i in msg["indices"] if isinstance(i, int) and 0 <= i < len(self.table)], np.int64)
+    self.select(idx, source=str(msg.get("source", "map")))
 
 # %% ../../nbs/51_explorer.ipynb #c3aee98c
 @patch
@@ -291,11 +318,12 @@ def _add_ring(self: Explorer, kind: str, idx: np.ndarray):
 # %% ../../nbs/51_explorer.ipynb #f184135e
 @patch
 def _paint_selection(self: Explorer):
-    "Set every point trace's `selectedpoints` to the selected samples it holds (none selected: all shown normally)."
-    sel = set(self.selected.tolist())
+    "Draw the selection: every point trace's `selectedpoints` in `fig` and the map's `selected` (none selected: all shown normally)."
+    sel = set(self._selection.tolist())
     for tr in self.fig.data[:self._n_point_traces]:
         cd = np.asarray(tr.customdata)
         tr.selectedpoints = [k for k, j in enumerate(cd) if j in sel] if sel else None
+    self.map.selected = self._selection.tolist()
 
 # %% ../../nbs/51_explorer.ipynb #b40f22d7
 @patch
@@ -305,19 +333,22 @@ def color_by(self: Explorer, name: str):
     if name not in t.colorings: raise ValueError(f"color_by={name!r} is not one of {t.colorings}")
     f = embedding_map(t.coords, t.labels, t.classes, t.names, color_by=name, predictions=t.predictions, splits=t.splits,
                       extra=t.columns, title=self.title, note=t.note)
-    with self.fig.batch_update():
-        self.fig.data = []
-        self.fig.add_traces(list(f.data))
-        self.fig.update_layout(title=f.layout.title, template="plotly_white", height=600, hovermode="closest",
-                               legend=f.layout.legend, xaxis=f.layout.xaxis, yaxis=f.layout.yaxis, dragmode="lasso")
-        self._n_point_traces = len(self.fig.data)
-        for kind, idx in self.highlighted.items(): self._add_ring(kind, idx)
-        self._paint_selection()
-    for tr in self.fig.data:
-        tr.on_hover(self._on_point); tr.on_click(self._on_click); tr.on_selection(self._on_selection)
+    width = self.fig.layout.width
+    self.fig = go.Figure(list(f.data))
+    self.fig.update_layout(title=f.layout.title, template="plotly_white", height=600, width=width, hovermode="closest",
+                           legend=f.layout.legend, xaxis=f.layout.xaxis, yaxis=f.layout.yaxis, dragmode="lasso")
+    self._n_point_traces = len(self.fig.data)
+    for kind, idx in self.highlighted.items(): self._add_ring(kind, idx)
+    self._paint_selection()
+    self._push_figure()
     self.coloring = name
     if self.color_menu.value != name: self.color_menu.value = name
-    self._parts = {}
+
+# %% ../../nbs/51_explorer.ipynb #1ae919ba
+@patch
+def _push_figure(self: Explorer):
+    "Send `fig` to the map (one message: the front end redraws once and re-applies the selection)."
+    self.map.figure = figure_json(self.fig)
 
 # %% ../../nbs/51_explorer.ipynb #08c64a8e
 @patch
@@ -352,6 +383,7 @@ def show_sample(self: Explorer, i: int):
     e = lambda s: html.escape(str(s))
     self.current = i
     self.image.value = self._full_image(i)
+    self.image.layout.display = None  # shown from the first sample on
     rows = [("file", t.names[i]), ("label", class_name(int(t.labels[i]), t.classes))]
     if t.predictions is not None: rows.append(("prediction", class_name(int(t.predictions[i]), t.classes)))
     if t.splits is not None: rows.append(("split", t.splits[i]))
@@ -375,13 +407,15 @@ def explain_sample(self: Explorer, i: int):
 
 # %% ../../nbs/51_explorer.ipynb #2a698528
 @patch
-def select(self: Explorer, indices: Sequence[int], notify: bool = True):
-    "Make `indices` the selection: highlight them on the map, show the gallery and counts; tell linked explorers if `notify`."
+def select(self: Explorer, indices: Sequence[int], notify: bool = True,
+           source: str = "select", # what made the selection: "lasso", "box", "click", "double-click", "search", a ring, "linked", ...
+          ):
+    "Make `indices` the selection: the one state that the map's highlight, gallery, counts, `selected` and export show; tell linked explorers if `notify`. Raises `IndexError` naming indices outside the table."
     idx = np.unique(np.asarray(indices, dtype=np.int64))
     if len(idx) and (idx[0] < 0 or idx[-1] >= len(self.table)):
         raise IndexError(f"selection indices must lie in [0, {len(self.table)}), got {idx[0]}..{idx[-1]}")
-    self.selected = idx
-    with self.fig.batch_update(): self._paint_selection()
+    self._selection, self.selection_source = idx, source
+    self._paint_selection()
     self._render_gallery()
     if notify:
         for f in self._listeners: f(idx)
@@ -390,7 +424,7 @@ def select(self: Explorer, indices: Sequence[int], notify: bool = True):
 @patch
 def _render_gallery(self: Explorer):
     "Gallery of up to `n_gallery` selected slices and the counts per label of the whole selection."
-    t, idx = self.table, self.selected
+    t, idx = self.table, self._selection
     if not len(idx):
         self.gallery.value = "<i>nothing selected</i>"; return
     labels = [class_name(int(t.labels[j]), t.classes) for j in idx]
@@ -439,7 +473,17 @@ def highlight(self: Explorer, kind: str, on: bool = True, indices: Sequence[int]
     self.highlighted.pop(kind, None)
     if on: self.highlighted[kind] = idx
     self.color_by(self.coloring)  # rebuild: point traces, then the rings still on
-    if kind in self.highlight_boxes and self.highlight_boxes[kind].value != on: self.highlight_boxes[kind].value = on  # re-runs this: same indices
+    if kind in self.highlight_boxes and self.highlight_boxes[kind].value != on: self.highlight_boxes[kind].value = on  # its observer selects them
+
+# %% ../../nbs/51_explorer.ipynb #6abb6ddb
+@patch
+def _ring_box(self: Explorer, kind: str, on: bool):
+    "A ring check box: ring (or un-ring) `kind` and select its samples, so the gallery lists them; un-ticking clears a selection that was exactly them."
+    if (kind in self.highlighted) != on: self.highlight(kind, on)
+    ringed = self._given.get(kind, self.highlighted.get(kind))
+    if ringed is None: ringed = np.flatnonzero(self.table.label_errors.candidate) if kind == "label errors" else np.flatnonzero(self.table.duplicates >= 0)
+    if on: self.select(ringed, source=kind)
+    elif np.array_equal(self._selection, np.unique(ringed)): self.select([], source=kind)
 
 # %% ../../nbs/51_explorer.ipynb #75105ba6
 @patch
@@ -448,7 +492,7 @@ def search(self: Explorer, query: str) -> np.ndarray:
     q = query.strip().lower()
     hits = np.array([i for i, n in enumerate(self.table.names) if q in n.lower()], dtype=np.int64) if q else np.zeros(0, np.int64)
     self.highlight("search", bool(q), hits)
-    self.select(hits)
+    self.select(hits, source="search")
     self.status.value = f"{len(hits)} files match {html.escape(query)!s}" if q else ""
     return hits
 
@@ -459,9 +503,10 @@ def compare_runs(a: Explorer, # explorer of run A
     "Side-by-side explorers with linked selection. Raises `ValueError` if they show different samples."
     if a.table.names != b.table.names:
         raise ValueError(f"a and b must show the same samples in the same order ({len(a.table)} vs {len(b.table)} samples)")
-    a.on_select(lambda idx: b.select(idx, notify=False))
-    b.on_select(lambda idx: a.select(idx, notify=False))
-    for e in (a, b): e.fig.layout.width = 520
+    a.on_select(lambda idx: b.select(idx, notify=False, source="linked"))
+    b.on_select(lambda idx: a.select(idx, notify=False, source="linked"))
+    for e in (a, b):
+        e.fig.layout.width = 520; e._push_figure()
     return widgets.HBox([a.widget, b.widget])
 
 # %% ../../nbs/51_explorer.ipynb #652209d6
