@@ -32,7 +32,7 @@ def _first_line(src) -> str:
 
 def check_notebook(path: Path) -> list[str]:
     "Problems of one notebook, each a line naming the notebook and cell (index in the file and id); [] if none."
-    name = path.relative_to(ROOT) if path.resolve().is_relative_to(ROOT) else path
+    name = path.resolve().relative_to(ROOT) if path.resolve().is_relative_to(ROOT) else path
     fix = f"run `make outputs NB={name}`"
     problems = []
     size = path.stat().st_size
@@ -41,10 +41,10 @@ def check_notebook(path: Path) -> list[str]:
     except json.JSONDecodeError as e: return [f"{name}: not valid JSON ({e}); fix the merge, then {fix}"]
     rec = nb.get("metadata", {}).get(HASH_KEY)
     code = [(i, c) for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code"]
-    if not rec or "cells" not in rec:
+    if not rec or "cell_hashes" not in rec:
         return problems + [f"{name}: no outputs recorded (no metadata.{HASH_KEY}); {fix}"]
-    order = [cid for cid, _ in rec["cells"]]
-    stored = dict(rec["cells"])
+    order = [cid for cid, _ in rec["cell_hashes"]]
+    stored = dict(rec["cell_hashes"])
     for i, c in code:
         cid = c.get("id", str(i))
         if cid not in stored:

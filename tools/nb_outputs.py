@@ -16,7 +16,7 @@ first cell the process sets the environment a reader's output should not depend 
   and `DeprecationWarning`/`FutureWarning` raised *inside dependencies* ignored (brainssl's own warnings still show).
 
 Then the notebook is cleaned with nbdev's own `clean_nb` (execution counts, cell and notebook metadata) and its
-metadata gets `brainssl.code_hash` (sha256 of its code cells) and `brainssl.cells` (`[id, short hash]` per code cell, in order),
+metadata gets `brainssl.code_hash` (sha256 of its code cells) and `brainssl.cell_hashes` (`[id, short hash]` per code cell, in order),
 which `tools/check_outputs.py` compares with the current code. A notebook whose run fails is left unchanged.
 """
 from __future__ import annotations
@@ -33,10 +33,10 @@ def cell_hash(source) -> str:
     return hashlib.sha256(src.rstrip().encode()).hexdigest()[:16]
 
 def code_hashes(nb: dict) -> dict:
-    "`{'code_hash': sha256 of every code cell in order, 'cells': [[cell id, cell_hash], ...]}` of a notebook dict."
+    "`{'code_hash': sha256 of every code cell in order, 'cell_hashes': [[cell id, cell_hash], ...]}` of a notebook dict."
     cells = [[c.get("id", str(i)), cell_hash(c["source"])] for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code"]
     total = hashlib.sha256(json.dumps(cells).encode()).hexdigest()
-    return {"code_hash": total, "cells": cells}  # a list, not a dict: notebook writers sort dict keys
+    return {"code_hash": total, "cell_hashes": cells}  # a list (writers sort dict keys), not named "cells" (fastcore.nbio takes any "cells" for notebook cells)
 
 # ---- what runs inside the per-notebook process ------------------------------------------------------------------
 _PRELUDE = r'''
