@@ -53,12 +53,14 @@ $(VENV)/.notebooks: $(VENV)/.installed
 	$(PY) -m pip install -q -e ".[notebooks]"
 	touch $@
 
-# NB= one or more notebooks (default: all of nbs/); THREADS= CPU threads per notebook; FLAGS=slow also runs #| slow cells
+# NB= one or more notebooks (default: all of nbs/); THREADS= CPU threads per notebook, JOBS= notebooks at once
+# (2 cores: THREADS=2 JOBS=1, or THREADS=1 JOBS=2 as nbdev-test --n-workers 2); FLAGS=slow also runs the #| slow cells
 NB      ?=
 THREADS ?= 2
+JOBS    ?= 1
 FLAGS   ?=
 outputs: setup $(VENV)/.notebooks $(VENV)/.federated
-	$(PY) tools/nb_outputs.py --threads $(THREADS) $(if $(FLAGS),--flags "$(FLAGS)") $(NB)
+	$(PY) tools/nb_outputs.py --threads $(THREADS) --jobs $(JOBS) $(if $(FLAGS),--flags "$(FLAGS)") $(NB)
 
 check-outputs:
 	python3 tools/check_outputs.py $(NB)

@@ -115,6 +115,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("notebooks", nargs="*", help="notebooks to run (default: every nbs/*.ipynb)")
     ap.add_argument("--threads", type=int, default=2, help="CPU threads per notebook (torch, OpenMP, MKL)")
+    ap.add_argument("--jobs", type=int, default=1, help="notebooks run at once (each in its own process; e.g. 2 with --threads 1)")
     ap.add_argument("--timeout", type=int, default=600, help="seconds per cell")
     ap.add_argument("--flags", default="", help="space-separated flags to run too, as nbdev-test --flags (e.g. slow)")
     ap.add_argument("--_child", action="store_true", help=argparse.SUPPRESS)
@@ -125,11 +126,14 @@ def main(argv=None) -> int:
         import torch; torch.set_num_threads(a.threads)
         return _run_one(Path(a.notebooks[0]).resolve(), skip_flags, a.timeout)
     nbs = [Path(p) for p in a.notebooks] or sorted(p for p in (ROOT / "nbs").glob("*.ipynb") if not p.name.startswith("_"))
-    failed, t0 = [], time.time()
-    for nb in nbs:
+    t0 = time.time()
+    def run(nb):
         args = [sys.executable, __file__, "--_child", "--threads", str(a.threads), "--timeout", str(a.timeout),
                 "--flags", a.flags, str(nb.resolve())]
-        if subprocess.run(args, env=child_env(a.threads, a.flags)).returncode: failed.append(str(nb))
+        return subprocess.run(args, env=child_env(a.threads, a.flags)).returncode
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(max(1, a.jobs)) as ex: rcs = list(ex.map(run, nbs))
+    failed = [str(nb) for nb, rc in zip(nbs, rcs) if rc]
     print(f"{len(nbs) - len(failed)}/{len(nbs)} notebooks saved with outputs in {time.time() - t0:.0f} s")
     if failed: print("failed (left unchanged or over 3 MB):\n  " + "\n  ".join(failed), file=sys.stderr)
     return 1 if failed else 0
