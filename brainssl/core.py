@@ -19,8 +19,8 @@ from tqdm.auto import tqdm
 
 # %% auto #0
 __all__ = ['CLASSES', 'MODALITIES', 'BrainsslWarning', 'seeded_generator', 'atomic_write', 'save_json',
-           'remove_stale_temporaries', 'quiet_lightning', 'resolve_device', 'package_versions', 'machine_info',
-           'MRIDataset', 'TensorMRIDataset', 'MRISubset', 'MRIConcat', 'concat_datasets', 'make_loader']
+           'remove_stale_temporaries', 'quiet_lightning', 'run_slow', 'resolve_device', 'package_versions',
+           'machine_info', 'MRIDataset', 'TensorMRIDataset', 'MRISubset', 'MRIConcat', 'concat_datasets', 'make_loader']
 
 # %% ../nbs/00_core.ipynb #b7844009
 CLASSES = ("glioma", "meningioma", "notumor", "pituitary")  # label index i <-> CLASSES[i]
@@ -110,6 +110,19 @@ def quiet_lightning():
             yield
     finally:
         for lg, lv in zip(logs, levels): lg.setLevel(lv)
+
+# %% ../nbs/00_core.ipynb #b7eb3c6f
+def run_slow() -> bool:
+    """Whether a notebook's `#| slow` cells (real data, longer training) should do their work; see "Slow cells".
+
+    `BRAINSSL_SLOW=1` (or `true`, `yes`) in the environment: True; `BRAINSSL_SLOW=0` (or `false`, `no`): False. Unset:
+    True under nbdev's test runner (it sets `IN_TEST=1` and reaches a `#| slow` cell only with `--flags slow`), False
+    elsewhere, e.g. "Run All" in JupyterLab. Raises `ValueError` naming the variable for any other value."""
+    v = os.environ.get("BRAINSSL_SLOW", "").strip().lower()
+    if v in ("1", "true", "yes"): return True
+    if v in ("0", "false", "no"): return False
+    if v: raise ValueError(f"BRAINSSL_SLOW={os.environ['BRAINSSL_SLOW']!r}: use 1 to run the slow cells or 0 to skip them")
+    return bool(os.environ.get("IN_TEST"))
 
 # %% ../nbs/00_core.ipynb #04d92c88
 def resolve_device(device: str | torch.device = "auto", # "auto", "cpu", "cuda", "cuda:1" or "mps"
