@@ -135,3 +135,9 @@ def test_mae_loss_reads_only_the_hidden_patches():
     hidden = patches.clone(); hidden[torch.arange(4), idx_mask[:, 0] - 1] = 9.0
     assert torch.equal(masked_pixel_loss(pred, seen, idx_mask - 1), loss)
     assert masked_pixel_loss(pred, hidden, idx_mask - 1) > loss
+
+
+def test_issue_18_methods_are_registered():
+    "Issue 18: DINO, MAE and VICReg are listed (and so shown by `brainssl methods`, see test_cli_lists_every_method)."
+    assert {"dino", "mae", "vicreg"} <= set(list_methods())
+    assert list_methods()["mae"].startswith("Generative (MAE)")
