@@ -21,6 +21,7 @@ from fastcore.basics import patch
 from tqdm.auto import tqdm
 
 from .core import atomic_write, make_loader, resolve_device, TensorMRIDataset
+from .vit import is_vit, is_vit_arch, vit_feature_map
 
 # %% auto #0
 __all__ = ['is_resnet_family', 'Encoder', 'save_encoder', 'load_encoder', 'embed']
@@ -46,45 +47,53 @@ def is_resnet_family(net: nn.Module) -> bool:
     return all(hasattr(net, a) for a in ("conv1", "bn1", "maxpool", *_STAGES))
 
 # %% ../nbs/11_encoder.ipynb #139407f5
-def _timm_model(arch: str, in_channels: int, small_images: bool) -> tuple[nn.Module, int]:
-    "A randomly initialised timm model `arch` with `in_channels` inputs and no classifier, and its feature size D."
+def _timm_model(arch: str, in_channels: int, small_images: bool, timm_kwargs: dict | None = None) -> tuple[nn.Module, int]:
+    "A randomly initialised timm model `arch` with `in_channels` inputs, no classifier and `timm_kwargs`, and its feature size D."
     import timm
     if not timm.is_model(arch):
         tv = sorted(m for m in torchvision.models.list_models(module=torchvision.models) if m.startswith(_RESNETS))
         raise ValueError(f"arch={arch!r} is neither a torchvision ResNet ({', '.join(tv)}) nor a timm model "
                          f"(see timm.list_models(), e.g. 'resnet10t', 'resnet18d', 'vit_tiny_patch16_224')")
-    net = timm.create_model(arch, pretrained=False, in_chans=in_channels, num_classes=0)
+    kw = {"dynamic_img_size": True} if is_vit_arch(arch) else {}   # a ViT embeds slices of any size (resampled positions)
+    net = timm.create_model(arch, pretrained=False, in_chans=in_channels, num_classes=0, **{**kw, **(timm_kwargs or {})})
     if small_images:
-        if not is_resnet_family(net): raise ValueError(f"small_images=True needs a ResNet-family arch, got {arch!r}")
+        hint = "; a ViT is sized by its patches instead: timm_kwargs=brainssl.vit.vit_kwargs(image_size)" if is_vit(net) else ""
+        if not is_resnet_family(net): raise ValueError(f"small_images=True needs a ResNet-family arch, got {arch!r}{hint}")
         first = net.conv1 if isinstance(net.conv1, nn.Conv2d) else next(m for m in net.conv1.modules() if isinstance(m, nn.Conv2d))
         first.stride = (1, 1)   # the stem's stride-2 convolution becomes stride 1 (max-pool kept), as for torchvision
     return net, int(net.num_features)
 
 # %% ../nbs/11_encoder.ipynb #350feb02
-def _backbone(arch: str, in_channels: int, small_images: bool) -> tuple[nn.Module, int]:
-    "torchvision for its ResNet names, timm for every other name."
+def _backbone(arch: str, in_channels: int, small_images: bool, timm_kwargs: dict | None = None) -> tuple[nn.Module, int]:
+    "torchvision for its ResNet names, timm for every other name (and for any name given `timm_kwargs`)."
     tv = torchvision.models.list_models(module=torchvision.models)
-    if arch in tv and arch.startswith(_RESNETS): return _torchvision_resnet(arch, in_channels, small_images)
-    return _timm_model(arch, in_channels, small_images)
+    if arch in tv and arch.startswith(_RESNETS) and timm_kwargs is None: return _torchvision_resnet(arch, in_channels, small_images)
+    return _timm_model(arch, in_channels, small_images, timm_kwargs)
 
 # %% ../nbs/11_encoder.ipynb #b497ea2d
 class Encoder(nn.Module):
-    """A torchvision ResNet (He et al. 2015) or a timm model for `(B, C, H, W)` MRI slices, `C = in_channels`, returning
-    `h (B, D)`. `ValueError` on an unknown `arch`, a wrongly shaped `x`, or a read-out the model cannot give."""
+    """A torchvision ResNet (He et al. 2015) or a timm model (a ViT included, see `brainssl.vit`) for `(B, C, H, W)` MRI
+    slices, `C = in_channels`, returning `h (B, D)`. `ValueError` on an unknown `arch`, a wrongly shaped `x`, a
+    `timm_kwargs` that is not a JSON-serialisable dict, or a read-out the model cannot give."""
     def __init__(self,
                  arch: str = "resnet18", # torchvision ResNet name (resnet18, resnet34, resnet50, ...) or any timm model name
                  in_channels: int = 1, # number of MRI modalities fed as channels, 1..C
                  small_images: bool = False, # 3x3 stride-1 first conv (max-pool kept) for inputs of about 32-128 px
                  seed: int | None = None, # seeds the random initial weights (without touching the global RNG)
+                 timm_kwargs: dict | None = None, # more `timm.create_model` arguments, e.g. `brainssl.vit.vit_kwargs(32)` for a ViT on 32-px slices
                 ):
         super().__init__()
         if int(in_channels) < 1: raise ValueError(f"in_channels must be >= 1, got {in_channels}")
+        if timm_kwargs is not None:
+            try: timm_kwargs = json.loads(json.dumps(dict(timm_kwargs)))   # saved in the file's metadata
+            except (TypeError, ValueError) as e: raise ValueError(f"timm_kwargs must be a JSON-serialisable dict, got {timm_kwargs!r} ({e})") from e
         with torch.random.fork_rng(devices=[], enabled=seed is not None):
             if seed is not None: torch.manual_seed(seed)
-            self.net, self.dim = _backbone(arch, int(in_channels), bool(small_images))
+            self.net, self.dim = _backbone(arch, int(in_channels), bool(small_images), timm_kwargs)
         self.in_channels = int(in_channels)
-        self.is_resnet = is_resnet_family(self.net)
+        self.is_resnet, self.is_vit = is_resnet_family(self.net), is_vit(self.net)
         self.config = dict(arch=arch, in_channels=int(in_channels), small_images=bool(small_images))
+        if timm_kwargs is not None: self.config["timm_kwargs"] = timm_kwargs
 
     def extra_repr(self): return ", ".join(f"{k}={v!r}" for k, v in self.config.items()) + f", dim={self.dim}"
 
@@ -100,7 +109,8 @@ def check_input(self: Encoder, x: torch.Tensor):
 @patch
 def stem(self: Encoder, x: torch.Tensor, # (B, C, H, W) float
         ) -> torch.Tensor: # (B, 64, H/2, W/2), or (B, 64, H, W) with `small_images`
-    "The stem's output before the max-pool (the first skip of a U-Net). `ValueError` for a backbone without a ResNet stem."
+    "The stem's output before the max-pool (the first skip of a U-Net). `ValueError` for a backbone without a ResNet stem (a ViT's one scale of patch tokens gives no skips)."
+    if self.is_vit: raise ValueError(f"arch={self.config['arch']!r} is a ViT: it has no ResNet stem and stages (no multi-scale skips); use feature_map for its patch grid")
     if not self.is_resnet: raise ValueError(f"arch={self.config['arch']!r} has no ResNet stem and stages")
     n = self.net
     act = n.relu if hasattr(n, "relu") else n.act1   # torchvision calls it relu, timm act1
@@ -122,10 +132,11 @@ def stages(self: Encoder, x: torch.Tensor, # (B, C, H, W) float
 # %% ../nbs/11_encoder.ipynb #1f849630
 @patch
 def feature_map(self: Encoder, x: torch.Tensor, # (B, C, H, W) float
-               ) -> torch.Tensor: # (B, D, H/32, W/32) for a ResNet, (B, D, H/16, W/16) with `small_images`
-    "Spatial features before pooling (for Grad-CAM and segmentation heads). `ValueError` for a model whose features are not a map (a ViT's tokens)."
+               ) -> torch.Tensor: # (B, D, H/32, W/32) for a ResNet, (B, D, H/16, W/16) with `small_images`, (B, D, H/p, W/p) for a ViT
+    "Spatial features before pooling (for Grad-CAM and segmentation heads); a ViT's final patch tokens on the patch grid (`brainssl.vit.vit_feature_map`). `ValueError` for a model whose features are not a map."
     self.check_input(x)
     if self.is_resnet: return self.stages(x)[-1]
+    if self.is_vit: return vit_feature_map(self.net, x)
     f = self.net.forward_features(x)
     if f.ndim != 4: raise ValueError(f"arch={self.config['arch']!r} gives features of shape {tuple(f.shape)}, not a (B, D, h, w) map")
     return f
@@ -144,9 +155,11 @@ def forward(self: Encoder, x: torch.Tensor, # (B, C, H, W) float
 def pooled(self: Encoder, x: torch.Tensor, # (B, C, H, W) float
            layers: Sequence[str] = ("layer3", "layer4"), # ResNet stages to read, from layer1..layer4
           ) -> torch.Tensor: # (B, sum of the stages' channels), e.g. (B, 256 + 512) for ResNet-18 layer3 + layer4
-    "Global-average-pooled features of several ResNet stages, concatenated: a multi-scale read-out for linear probes. `ValueError` for an unknown stage or a non-ResNet backbone."
+    "Global-average-pooled features of several ResNet stages, concatenated: a multi-scale read-out for linear probes. `ValueError` for an unknown stage or a non-ResNet backbone (a ViT included)."
     bad = [l for l in layers if l not in _STAGES]
     if bad or not layers: raise ValueError(f"layers must name stages among {_STAGES}, got {list(layers)}")
+    if self.is_vit: raise ValueError(f"a multi-stage read-out (layers=) needs a ResNet-family arch; {self.config['arch']!r} is a ViT "
+                                     "with one stage of tokens: use layers=None (its CLS or mean token)")
     if not self.is_resnet: raise ValueError(f"a multi-stage read-out (layers=) needs a ResNet-family arch, got {self.config['arch']!r}")
     self.check_input(x)
     maps = self.stages(x, last=max(layers, key=_STAGES.index))

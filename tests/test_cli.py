@@ -270,3 +270,16 @@ def test_domain_adaptive_pretraining_holds_out_the_target_test_patients(tmp_path
     assert r.returncode == 0, r.stderr
     t = json.loads((out / "eval" / "metrics.json").read_text())["targets"]["kaggle_3m"]
     assert t["held_out_patients_only"] and t["n_held_out_patients"] == 2 and t["n_raw"] == 4
+
+
+def test_explore_with_a_vit_encoder(tmp_path):
+    "Issue 18: `brainssl explore --weights` reads a saved ViT encoder (timm_kwargs in its metadata) and writes the page."
+    from brainssl.encoder import Encoder, save_encoder
+    from brainssl.vit import vit_kwargs
+    data = _tree(tmp_path / "data", n=3)
+    w = save_encoder(Encoder("vit_tiny_patch16_224", seed=0, timm_kwargs=vit_kwargs(32, depth=1)), tmp_path / "vit" / "encoder.safetensors")
+    r = run(["explore", "--data", str(data), "--weights", str(w), "--out", str(tmp_path / "map.html"),
+             "--image-size", "32", "--quiet", "--device", "cpu", "--predict"])
+    assert r.returncode == 0, r.stderr
+    page = (tmp_path / "map.html").read_text()
+    assert "data:image/webp;base64," in page and "copied.png" in page

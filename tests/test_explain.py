@@ -74,3 +74,18 @@ def test_randomisation_is_seeded():
     a = model_randomisation_check(model, x, ["gradcam"], cascade=False, seed=3)
     b = model_randomisation_check(model, x, ["gradcam"], cascade=False, seed=3)
     assert a == b and a["stages"] == ["all"]
+
+
+def test_vit_gradcam_maps_have_the_input_shape(tmp_path):
+    "Issue 18: Grad-CAM on a ViT encoder (reloaded from its file) reads the tokens entering the last block, on the patch grid."
+    from brainssl.vit import vit_kwargs
+    enc = load_encoder(save_encoder(Encoder("vit_tiny_patch16_224", seed=0, timm_kwargs=vit_kwargs(32, depth=2)), tmp_path / "vit.safetensors"))
+    model = Classifier(enc, torch.nn.Linear(enc.dim, 3)).eval()
+    assert default_target_layer(model) is enc.net.blocks[-1].norm1
+    for method in ("gradcam", "gradcampp"):
+        for shape in ((3, 1, 32, 32), (2, 1, 48, 40)):   # the training size, and another one (a 12x10 patch grid)
+            maps = attribution_maps(model, torch.rand(*shape), method, class_idx=1)
+            assert maps.shape == (shape[0], 1, *shape[2:]) and torch.isfinite(maps).all()
+            assert maps.min() >= 0 and maps.max() <= 1 and (maps.flatten(1).std(1) > 0).all(), f"{method} {shape}: flat map"
+    sim = attribution_maps(EmbeddingSimilarity(enc, torch.ones(enc.dim)), torch.rand(2, 1, 32, 32), "gradcam", class_idx=0)
+    assert sim.shape == (2, 1, 32, 32)

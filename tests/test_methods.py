@@ -107,3 +107,37 @@ def test_cpu_time_budget_from_the_cli(tmp_path):
     log = json.loads((out / "pretrain.json").read_text())
     assert log["budget"] == {"minutes": 0.03, "clock": "cpu", "used_minutes": log["budget"]["used_minutes"]}
     assert log["budget"]["used_minutes"] >= 0.03 and 1 <= log["epochs_done"] < 1000
+
+
+def test_dino_with_a_vit(tiny, tmp_path):
+    "Issue 18: pretrain('dino', arch=<timm ViT>) trains a ViT sized for the slices and saves it as an Encoder."
+    model = pretrain("dino", tiny, tmp_path, epochs=1, batch_size=16, seed=0, progress=False, image_size=32,
+                     arch="vit_tiny_patch16_224", out_dim=64, n_small_crops=1)
+    enc = load_encoder(tmp_path / "encoder.safetensors")
+    assert enc.is_vit and model.backbone_momentum.is_vit and enc.config["timm_kwargs"]["patch_size"] == 4
+    assert embed(enc, tiny, progress=False).shape == (64, 192)
+
+
+def test_mae_loss_reads_only_the_hidden_patches():
+    "Issue 18: MAE's loss does not change when the visible patches of the target change, and does when a hidden one does."
+    from lightly.models.utils import patchify
+    from brainssl.methods.mae import masked_pixel_loss
+    torch.manual_seed(0)
+    m = get_method("mae")(image_size=32, depth=1, decoder_depth=1)
+    assert m.random_init_encoder().is_vit
+    x = torch.rand(4, 1, 32, 32)
+    idx_keep, idx_mask = m.random_mask(4)
+    assert idx_mask.shape == (4, 48) and idx_keep.shape == (4, 17)       # 75% of 64 patches hidden, CLS kept
+    pred = m.predict_masked(x, idx_keep, idx_mask)
+    patches = patchify(x, m.patch_size)
+    loss = masked_pixel_loss(pred, patches, idx_mask - 1)
+    seen = patches.clone(); seen[torch.arange(4)[:, None], idx_keep[:, 1:] - 1] = 9.0
+    hidden = patches.clone(); hidden[torch.arange(4), idx_mask[:, 0] - 1] = 9.0
+    assert torch.equal(masked_pixel_loss(pred, seen, idx_mask - 1), loss)
+    assert masked_pixel_loss(pred, hidden, idx_mask - 1) > loss
+
+
+def test_issue_18_methods_are_registered():
+    "Issue 18: DINO, MAE and VICReg are listed (and so shown by `brainssl methods`, see test_cli_lists_every_method)."
+    assert {"dino", "mae", "vicreg"} <= set(list_methods())
+    assert list_methods()["mae"].startswith("Generative (MAE)")

@@ -18,6 +18,8 @@ from monai.visualize import GradCAM, GradCAMpp, OcclusionSensitivity
 from monai.visualize.class_activation_maps import ModelWithHooks
 from tqdm.auto import tqdm
 
+from ..vit import is_vit, tokens_to_grid, vit_grid, vit_target_layer
+
 # %% auto #0
 __all__ = ['ATTRIBUTION_METHODS', 'residual_blocks', 'default_target_layer', 'explainable_copy', 'layer_name',
            'check_target_layer', 'normalise_maps', 'foreground_box', 'attribution_maps', 'EmbeddingSimilarity',
@@ -41,7 +43,10 @@ def default_target_layer(model: nn.Module, # the model to explain
                          min_side: int = 4, # smallest acceptable side of the layer's output map, in cells
                         ) -> nn.Module:
     """The last residual block of `model` whose output map for `x` is at least `min_side` cells on each side (the
-    block with the largest map if none is). Raises `ValueError` if `model` has neither blocks nor Conv2d layers."""
+    block with the largest map if none is); for a model with a ViT, the tokens entering its last block
+    (`brainssl.vit.vit_target_layer`). Raises `ValueError` if `model` has neither blocks nor Conv2d layers."""
+    vit_layer = vit_target_layer(model)
+    if vit_layer is not None: return vit_layer
     cands = residual_blocks(model)
     if not cands: raise ValueError(f"{type(model).__name__} has no residual block or Conv2d layer to take a CAM from; pass layer=")
     if x is None: return cands[-1]
@@ -109,6 +114,19 @@ class _Hooks(ModelWithHooks):
         if idx.numel() == 1: idx = idx.expand(len(logits))
         return logits.gather(1, idx[:, None].long()).view(-1, 1, 1, 1)  # (B, 1, 1, 1)
 
+# %% ../../nbs/71_explain_attribution.ipynb #6ac58a59
+class _TokenHooks(_Hooks):
+    "`_Hooks` on a ViT layer: its (B, T, D) tokens and their gradients are put on the patch grid (B, D, h, w), CLS/prefix tokens dropped, before MONAI weighs them."
+    def __init__(self, model, name, vit):
+        super().__init__(model, name, register_forward=True, register_backward=True)
+        self.vit = vit
+
+    def __call__(self, x, class_idx=None, retain_graph=False, **kwargs):
+        logits, acti, grad = super().__call__(x, class_idx, retain_graph, **kwargs)
+        grid, k = vit_grid(self.vit, x), self.vit.num_prefix_tokens
+        on_grid = lambda ts: None if ts is None else tuple(tokens_to_grid(t, grid, k) if t.ndim == 3 else t for t in ts)
+        return logits, on_grid(acti), on_grid(grad)
+
 # %% ../../nbs/71_explain_attribution.ipynb #f46a6817
 ATTRIBUTION_METHODS = ("gradcam", "gradcampp", "occlusion")  # the attribution methods of `attribution_maps`
 
@@ -137,11 +155,12 @@ def _class_index(model, x, class_idx, batch_size=64) -> torch.Tensor:
 
 # %% ../../nbs/71_explain_attribution.ipynb #47b1264e
 def _cam(model, x, cls, method, layer, batch_size):
-    "(B, 1, H, W) raw Grad-CAM or Grad-CAM++ of class `cls` (B,) at module `layer` (object or name) of `model`, which must run once per pass."
+    "(B, 1, H, W) raw Grad-CAM or Grad-CAM++ of class `cls` (B,) at module `layer` (object or name) of `model`, which must run once per pass; a ViT's tokens go through `_TokenHooks`."
     name = check_target_layer(model, layer, x)
     m = explainable_copy(model)
-    cam = (GradCAM if method == "gradcam" else GradCAMpp)(
-        _Hooks(m, name, register_forward=True, register_backward=True), target_layers=name, postprocessing=lambda a: a)
+    vits = [v for v in m.modules() if is_vit(v)]
+    hooks = _TokenHooks(m, name, vits[-1]) if vits else _Hooks(m, name, register_forward=True, register_backward=True)
+    cam = (GradCAM if method == "gradcam" else GradCAMpp)(hooks, target_layers=name, postprocessing=lambda a: a)
     out = [cam(x[i:i + batch_size], class_idx=cls[i:i + batch_size]).detach() for i in range(0, len(x), batch_size)]
     return torch.cat(out)
 

@@ -14,7 +14,9 @@ from torch.nn.utils.parametrizations import weight_norm
 from lightly.loss import DINOLoss
 from lightly.models.modules import DINOProjectionHead
 
+from ..encoder import Encoder
 from .base import MomentumSSLMethod, register_method
+from ..vit import is_vit_arch, vit_kwargs
 from ..views import MultiCrop, mri_views
 
 # %% auto #0
@@ -42,7 +44,8 @@ class DINO(MomentumSSLMethod):
     sharpened teacher. Shapes: x (B, C, H, W) → teacher logits (2B, K), student logits ((2 + N)B, K).
     `ValueError` for a temperature ≤ 0, a centre momentum outside [0, 1] or a negative crop count.
 
-    CPU-sized defaults depart from the paper: a ResNet instead of a ViT, head 512 wide with K = 1,024 instead of 2,048
+    CPU-sized defaults depart from the paper: a ResNet instead of a ViT (a timm ViT `arch` works too, sized for
+    `image_size` by `vit_kwargs` with `patch_size`), head 512 wide with K = 1,024 instead of 2,048
     and 65,536, 2 global + 4 small crops at `image_size` and `image_size // 2`, τ_t fixed at 0.04 unless a warm-up is
     set, a fixed AdamW weight decay instead of the 0.04 → 0.4 schedule. Kept from the paper: teacher momentum 0.996 → 1
     and a small learning rate (2e-4; the shared 2e-3 collapsed the teacher to the uniform output in our tiny run)."""
@@ -62,6 +65,7 @@ class DINO(MomentumSSLMethod):
                  small_crop_scale_max: float = 0.4, # largest area of a small crop, fraction of the slice
                  lr: float = 2e-4, # peak learning rate (see `SSLMethod`); lower than the shared default, see above
                  momentum_start: float = 0.996, # teacher EMA momentum at the start (see `MomentumSSLMethod`), the paper's
+                 patch_size: int = 0, # ViT archs only: patch side p in pixels; 0 = image_size // 8 (an 8×8 grid)
                  **kwargs, # momentum_end of `MomentumSSLMethod`, shared settings of `SSLMethod` (in_channels, image_size, ...)
                 ):
         for k, v in (("teacher_temp", teacher_temp), ("warmup_teacher_temp", warmup_teacher_temp), ("student_temp", student_temp)):
@@ -69,6 +73,12 @@ class DINO(MomentumSSLMethod):
         if not 0 <= center_momentum <= 1: raise ValueError(f"center_momentum must lie in [0, 1], got {center_momentum}")
         if n_small_crops < 0: raise ValueError(f"n_small_crops must be >= 0, got {n_small_crops}")
         super().__init__(lr=lr, momentum_start=momentum_start, **kwargs)   # makes the teacher copies of `momentum_pairs` after make_heads
+
+    def make_backbone(self):
+        "The shared encoder; for a timm ViT `arch`, one sized for `image_size` (`vit_kwargs(image_size, patch_size)`, CLS read-out)."
+        hp = self.hparams
+        if not is_vit_arch(hp.arch): return super().make_backbone()
+        return Encoder(hp.arch, hp.in_channels, hp.small_images, timm_kwargs=vit_kwargs(hp.image_size, hp.patch_size or None))
 
     def make_views(self, strength=None):
         "Multi-crop: 2 global views from the base recipe at `image_size`, `n_small_crops` small crops at `small_crop_size`."
