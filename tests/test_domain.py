@@ -7,7 +7,7 @@ from torch import nn
 from brainssl.core import CLASSES, TensorMRIDataset
 from brainssl.data.lgg import LGG_MODALITIES, TUMOUR_CLASSES, LGGSlices
 from brainssl.data.synthetic import make_synthetic
-from brainssl.eval.domain import (cross_dataset_duplicates, cross_dataset_eval, dataset_patients, leave_one_site_out,
+from brainssl.eval.domain import (FewPatientsWarning, cross_dataset_duplicates, cross_dataset_eval, dataset_patients, leave_one_site_out,
                                   patient_level_metrics, pretraining_sources, target_split, task_mapping, weighted_measures)
 from brainssl.eval.metrics import classification_metrics
 from brainssl.testing import make_lgg_fixture
@@ -47,7 +47,8 @@ def test_cross_dataset_eval_removes_source_images_from_the_target(lgg):
     dup = cross_dataset_duplicates(src, lgg)
     assert dup["removed"] == dup_slices.tolist()
     assert dup["n_removed_by_kind"]["exact"] == 20
-    res = cross_dataset_eval(TinyEncoder(3), src, lgg, label_fraction=0.5, seeds=(0, 1), n_boot=100, device="cpu")
+    with pytest.warns(FewPatientsWarning, match="only 4 patient"):  # the de-duplicated target keeps 4 patients
+        res = cross_dataset_eval(TinyEncoder(3), src, lgg, label_fraction=0.5, seeds=(0, 1), n_boot=100, device="cpu")
     assert res["task_mapping"] == task_mapping(CLASSES, TUMOUR_CLASSES)
     assert (res["n_target_raw"], res["n_target_dedup"], res["n_removed"]) == (40, 20, 20)
     assert res["ci_unit"] == "patient"  # LGG slices have patient ids: the intervals resample the 8 (4 after de-duplication) patients
@@ -76,7 +77,10 @@ def test_cross_dataset_eval_refusals(lgg):
 
 
 def test_leave_one_site_out_never_fits_on_the_held_out_site(lgg):
-    res = leave_one_site_out(TinyEncoder(3), lgg, label_fraction=1.0, seeds=(0,), n_boot=100, device="cpu")
+    with pytest.warns(FewPatientsWarning) as caught:  # 2 patients per institution: every held-out site's interval is flagged
+        res = leave_one_site_out(TinyEncoder(3), lgg, label_fraction=1.0, seeds=(0,), n_boot=100, device="cpu")
+    assert sorted(str(w.message).split(" of dataset")[0].rsplit(" ", 1)[1] for w in caught if w.category is FewPatientsWarning) == ["CS", "DU", "FG", "HT"]
+    assert all(e["few_patients"] for e in res["per_site"].values())
     assert list(res["per_site"]) == ["CS", "DU", "FG", "HT"]
     assert res["ci_unit"] == "patient" and res["n_patients"] == 8
     for name, e in res["per_site"].items():
@@ -114,6 +118,9 @@ def test_patient_bootstrap_is_wider_than_the_slice_bootstrap_for_clustered_slice
     proba = np.c_[1 - p1, p1]
     by_slice = classification_metrics(y, proba, TUMOUR_CLASSES, n_boot=500)
     by_patient = patient_level_metrics(y, proba, TUMOUR_CLASSES, pid, n_boot=500)
+    assert by_patient["few_patients"] is False
+    with pytest.warns(FewPatientsWarning, match="only 4 patient"):
+        assert patient_level_metrics(y, proba, TUMOUR_CLASSES, pid % 4, n_boot=50)["few_patients"] is True
     width = lambda r, m="accuracy": r[m]["ci"][1] - r[m]["ci"][0]
     assert by_patient["accuracy"]["value"] == by_slice["accuracy"]["value"] == 0.7
     assert width(by_patient) > 2.5 * width(by_slice)

@@ -13,7 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 from torch import nn
 
-from ..core import MRIDataset, MRISubset, concat_datasets
+from ..core import BrainsslWarning, MRIDataset, MRISubset, concat_datasets
 from ..data.audit import audit, dedup_keep_mask
 from ..data.splits import label_fraction_indices, patient_ids, patient_split
 from ..encoder import embed
@@ -22,10 +22,10 @@ from .probes import linear_probe
 from .protocol import check_keep_mask, score_raw_dedup, summarize_seeds
 
 # %% auto #0
-__all__ = ['TUMOUR_MAPPING', 'task_mapping', 'map_proba', 'cross_dataset_duplicates', 'patient_bootstrap_weights',
-           'weighted_measures', 'patient_level_metrics', 'dataset_patients', 'positive_class_figures',
-           'cross_dataset_eval', 'site_names', 'check_sites_patients', 'leave_one_site_out', 'site_figure',
-           'target_split', 'UnlabelledView', 'pretraining_sources']
+__all__ = ['TUMOUR_MAPPING', 'MIN_PATIENTS', 'task_mapping', 'map_proba', 'cross_dataset_duplicates', 'patient_bootstrap_weights',
+           'weighted_measures', 'FewPatientsWarning', 'patient_level_metrics', 'dataset_patients',
+           'positive_class_figures', 'cross_dataset_eval', 'site_names', 'check_sites_patients', 'leave_one_site_out',
+           'site_figure', 'target_split', 'UnlabelledView', 'pretraining_sources']
 
 # %% ../../nbs/46_domain_shift.ipynb #514f8e5e
 TUMOUR_MAPPING = {"glioma": "tumour", "meningioma": "tumour", "pituitary": "tumour", "notumor": "no_tumour",
@@ -129,6 +129,13 @@ def _interval(samples: np.ndarray, ci: float) -> list:
     s = samples[np.isfinite(samples)]
     return [None, None] if not len(s) else [float(v) for v in np.percentile(s, [50 * (1 - ci), 50 * (1 + ci)])]
 
+# %% ../../nbs/46_domain_shift.ipynb #8f6a233d
+MIN_PATIENTS = 5  # a patient-level interval over fewer patients than this is flagged as untrustworthy
+
+class FewPatientsWarning(BrainsslWarning):
+    "A patient-level interval (a held-out site, split or target) rests on fewer than `MIN_PATIENTS` patients: too few for a trustworthy CI."
+
+
 # %% ../../nbs/46_domain_shift.ipynb #109f3c65
 def patient_level_metrics(y_true: np.ndarray, # (N,) true class index per slice
                           proba: np.ndarray, # (N, K) class scores per slice
@@ -138,14 +145,19 @@ def patient_level_metrics(y_true: np.ndarray, # (N,) true class index per slice
                           ci: float = 0.95, # coverage of the percentile interval
                           seed: int = 0, # seeds the bootstrap
                           chunk: int = 250, # resamples held in memory at once
-                         ) -> dict: # as `classification_metrics`, plus "n_patients" and "ci_unit": "patient"
+                          min_patients: int = MIN_PATIENTS, # fewer patients than this (with `n_boot` > 0): `FewPatientsWarning`
+                         ) -> dict: # as `classification_metrics`, plus "n_patients", "ci_unit": "patient" and "few_patients"
     """`classification_metrics` (values per slice) whose intervals come from a bootstrap over patients, not slices.
-    Raises `ValueError` naming `patients` for a length mismatch, and as `classification_metrics` for bad `y_true`/`proba`."""
+    Raises `ValueError` naming `patients` for a length mismatch, and as `classification_metrics` for bad `y_true`/`proba`;
+    warns `FewPatientsWarning` when the interval rests on fewer than `min_patients` patients."""
     out = classification_metrics(y_true, proba, classes, n_boot=0)  # point values, checks and notes
     pid = np.asarray(patients).astype(str)
     if len(pid) != out["n"]:
         raise ValueError(f"patients has {len(pid)} entries for {out['n']} slices")
-    y, classes = np.asarray(y_true, np.int64), out["classes"]
+    y, classes, n_pat = np.asarray(y_true, np.int64), out["classes"], int(len(np.unique(pid)))
+    if n_boot and n_pat < min_patients:
+        warnings.warn(f"patient_level_metrics: only {n_pat} patient(s) in patients, fewer than min_patients={min_patients}; the "
+                      f"patient-level interval is not trustworthy (score more patients)", FewPatientsWarning, stacklevel=2)
     rng, parts = np.random.default_rng(seed), []
     for start in range(0, n_boot, chunk):
         parts.append(weighted_measures(y, proba, patient_bootstrap_weights(pid, min(chunk, n_boot - start), rng)))
@@ -162,7 +174,7 @@ def patient_level_metrics(y_true: np.ndarray, # (N,) true class index per slice
         out[m]["ci"] = [None, None] if macro is None else _interval(macro, ci)
         for i, c in enumerate(classes):
             out[m]["per_class"][c]["ci"] = [None, None] if boot is None or not defined[i] else _interval(per[:, i], ci)
-    out.update(n_boot=int(n_boot), ci_level=float(ci), n_patients=int(len(np.unique(pid))), ci_unit="patient")
+    out.update(n_boot=int(n_boot), ci_level=float(ci), n_patients=n_pat, ci_unit="patient", few_patients=n_pat < min_patients)
     return out
 
 # %% ../../nbs/46_domain_shift.ipynb #d43639f2
@@ -267,12 +279,14 @@ def leave_one_site_out(encoder: nn.Module, # (B, C, H, W) -> (B, D); frozen
                        seeds: Sequence[int] = (0,), # one labelled subset, probe CV split and bootstrap per seed
                        n_boot: int = 1000, # patient resamples per held-out site
                        ci: float = 0.95,
+                       min_patients: int = MIN_PATIENTS, # a held-out site with fewer patients: `FewPatientsWarning` naming it
                        batch_size: int = 256, device: str = "auto", progress: bool = False,
                        layers: Sequence[str] | None = None, # read-out for `embed`; None = `encoder(x)`
                       ) -> dict:
     """For every site: `linear_probe` fitted on the other sites' labelled slices, scored on the held-out site with
     patient-level intervals; per-site figures, their spread across sites, and the fit and test indices. Raises
-    `ValueError` naming `dataset` (see `check_sites_patients`)."""
+    `ValueError` naming `dataset` (see `check_sites_patients`); `FewPatientsWarning` naming each held-out site with fewer
+    than `min_patients` patients (its interval is not trustworthy; the entry's "few_patients" is True)."""
     sites, pid = check_sites_patients(dataset)
     classes, y = [str(c) for c in dataset.classes], np.asarray(dataset.labels)
     names = site_names(dataset)
@@ -285,10 +299,14 @@ def leave_one_site_out(encoder: nn.Module, # (B, C, H, W) -> (B, D); frozen
         entry = {"site": int(s), "n_test": int(len(held)), "n_test_patients": int(len(np.unique(pid[held]))),
                  "n_fit_pool": int(len(pool)), "fit_sites": [names[t] for t in np.unique(sites[pool])],
                  "test_indices": held.tolist(), "seeds": {}}
+        entry["few_patients"] = entry["n_test_patients"] < min_patients
+        if entry["few_patients"] and n_boot:
+            warnings.warn(f"leave_one_site_out: held-out site {names[s]} of dataset has {entry['n_test_patients']} patient(s), fewer "
+                          f"than min_patients={min_patients}; its patient-level interval is not trustworthy", FewPatientsWarning, stacklevel=2)
         for seed in seeds:
             idx = pool[label_fraction_indices(y[pool], label_fraction, seed=int(seed))]
             proba, info = linear_probe(X[idx], y[idx], X[held], seed=int(seed), n_classes=len(classes))
-            entry["seeds"][str(int(seed))] = {"held_out": patient_level_metrics(y[held], proba, classes, pid[held], n_boot, ci, int(seed)),
+            entry["seeds"][str(int(seed))] = {"held_out": patient_level_metrics(y[held], proba, classes, pid[held], n_boot, ci, int(seed), min_patients=0),
                                               "fit_indices": idx.tolist(), "info": info}
         entry["summary"] = summarize_seeds(entry["seeds"], "held_out")
         res["per_site"][names[s]] = entry
