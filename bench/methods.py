@@ -81,6 +81,10 @@ def worker(name: str, a) -> dict:
         enc = Encoder(in_channels=1, seed=a.seed)
         out.update(kind="reference", family="Reference", description="ResNet-18 with random weights; its fine-tuning row is supervised from scratch")
         out["metrics"] = score_encoder(enc, tr, te, keep, a)
+    elif name == "random_init_vit":
+        enc = get_method("mae")(image_size=a.image_size).random_init_encoder(seed=a.seed)   # MAE's ViT and weight setup
+        out.update(kind="reference", family="Reference", description="MAE's ViT with random weights: the reference of the ViT methods")
+        out["metrics"] = score_encoder(enc, tr, te, keep, a)
     elif name == "simclr_fixmatch":
         from brainssl.data.splits import label_fraction_indices
         from brainssl.eval.protocol import score_raw_dedup, summarize_seeds
@@ -167,17 +171,23 @@ def acc(m: dict, probe: str, frac: str, test="dedup", metric="accuracy") -> str:
 def report(rows: dict, a, meta: dict) -> list[str]:
     ssl = sorted((r for r in rows.values() if r["kind"] == "ssl"),
                  key=lambda r: (FAMILY_ORDER.index(r["family"]) if r["family"] in FAMILY_ORDER else 99, r["name"]))
-    ref = rows.get("random_init")
+    ref, ref_vit = rows.get("random_init"), rows.get("random_init_vit")
+    refs = [r for r in (ref, ref_vit) if r]
+
+    def ref_of(r):
+        "The random-init row of the same backbone family: the ViT reference for ViT methods."
+        from brainssl.vit import is_vit_arch
+        return ref_vit if is_vit_arch(((r.get("pretrain") or {}).get("hparams") or {}).get("arch", "")) else ref
     fr = [str(float(f)) for f in a.fractions]
     rand10 = ref["metrics"]["linear"][F10]["dedup"]["accuracy"]["mean"] if ref else None
 
     def line(r, test):
         m, p = r["metrics"], r.get("pretrain", {})
         beats = ""
-        if ref is not None and r is not ref and F10 in m.get("linear", {}):
-            d, ok = beats_random(r, ref)
+        if r["kind"] == "ssl" and ref_of(r) is not None and F10 in m.get("linear", {}):
+            d, ok = beats_random(r, ref_of(r))
             beats = f"{d:+.3f} {'**yes**' if ok else 'no'}"
-        elif r is ref: beats = "+0.000"
+        elif r in refs: beats = "+0.000"
         cells = [acc(m, "linear", f, test) for f in fr] + [acc(m, "finetune", F10, test)]
         thr = f"{p['images_per_cpu_second']}" if p else "–"
         mem = f"{p['peak_rss_mib']}" if p else "–"
@@ -190,7 +200,7 @@ def report(rows: dict, a, meta: dict) -> list[str]:
              f"Data: `{a.data}` at {a.image_size} px, one grey channel. Each method pretrains a ResNet-18 (standard stem) on the "
              f"{meta['n_train']} Training images **without labels** for **{a.budget_minutes:g} minutes of process CPU time** "
              f"({a.threads} thread{'s' if a.threads > 1 else ''}, batch {a.batch_size}, each method's own defaults otherwise; "
-             f"warm-up {a.warmup_epochs} epochs), then every encoder is scored with the same protocol.",
+             f"warm-up {a.warmup_epochs} epochs; MAE pretrains its own small ViT, compared with the same ViT at random init), then every encoder is scored with the same protocol.",
              "",
              f"**De-duplicated Testing** drops every Testing image with an exact or near duplicate in Training "
              f"({meta['n_test_dedup']} of {meta['n_test_raw']} kept; audit in [audit/audit.md](audit/audit.md)).",
@@ -198,14 +208,15 @@ def report(rows: dict, a, meta: dict) -> list[str]:
              f"Cells: accuracy, mean ± std over label-subset seeds {a.seeds} (linear probe at 1% and 10%) or one seed "
              f"(100%, fine-tuning), then the bootstrap 95% CI of the first seed. The review's numbers come from other data "
              "sets, other image sizes and far longer training, and carry no CIs: they are context, not a target.",
-             "", "## De-duplicated Testing", "", head, sep, *[line(r, "dedup") for r in ([ref] if ref else []) + ssl], "",
+             "", "## De-duplicated Testing", "", head, sep, *[line(r, "dedup") for r in refs + ssl], "",
              "\"Beats it\" means by more than 0.01 and by more than twice the larger of the two seed standard deviations "
-             f"(linear probe at 10% labels, de-duplicated Testing): {sum(beats_random(r, ref)[1] for r in ssl) if ref else '–'} of {len(ssl)} methods do.", "",
-             "## Raw Testing", "", head, sep, *[line(r, "raw") for r in ([ref] if ref else []) + ssl], "",
+             f"(linear probe at 10% labels, de-duplicated Testing): {sum(beats_random(r, ref_of(r))[1] for r in ssl if ref_of(r)) if refs else '–'} of {len(ssl)} methods do "
+             "(ViT methods are compared with `random_init_vit`, the others with `random_init`).", "",
+             "## Raw Testing", "", head, sep, *[line(r, "raw") for r in refs + ssl], "",
              "## All four metrics: linear probe at 10% labels, de-duplicated Testing (macro over classes)", "",
              "| method | accuracy | sensitivity | specificity | AUC |", "|---|---|---|---|---|",
              *[f"| {r['name']} | " + " | ".join(acc(r["metrics"], "linear", F10, "dedup", k) for k in ("accuracy", "sensitivity", "specificity", "auc")) + " |"
-               for r in ([ref] if ref else []) + ssl]]
+               for r in refs + ssl]]
     mon = [r for r in ssl if (r.get("pretrain") or {}).get("monitor")]
     if mon:
         lines += ["", "## Learning curves: the representation monitor", "",
@@ -290,6 +301,7 @@ def main():
     with atomic_write(a.work / "keep_mask.npy", "wb") as f: np.save(f, keep)
     methods = a.methods or list(list_methods(in_channels=1))   # crossmodal needs several sequences
     names = ["random_init", *methods]
+    if "mae" in methods: names.insert(1, "random_init_vit")
     deps = {}
     if "simclr" in methods: names.append("simclr_fixmatch"); deps["simclr_fixmatch"] = "simclr"
     if "gan" in methods: names.append("gan_augmentation"); deps["gan_augmentation"] = "gan"

@@ -25,6 +25,7 @@ from ..encoder import Encoder, save_encoder
 from ..training import (AtomicCheckpointIO, GlobalBatchNormSync, RepresentationMonitor, ResumableSampler, ResumeState, TimeBudget,
                                OnFitEnd, checkpoint_callbacks, launch_rank, process_count, trainer_kwargs)
 from ..views import mri_views
+from ..vit import is_vit_arch, vit_kwargs
 
 # %% auto #0
 __all__ = ['METHODS', 'BATCH_COUPLED_FAMILIES', 'register_method', 'get_method', 'list_methods', 'couples_batch', 'SSLMethod',
@@ -118,7 +119,8 @@ class SSLMethod(L.LightningModule):
 def make_backbone(self: SSLMethod) -> nn.Module:
     "Hook: the encoder that is pretrained and evaluated, mapping `(B, C, H, W)` to `(B, D)` with `.dim = D`."
     hp = self.hparams
-    return Encoder(in_channels=hp.in_channels, arch=hp.arch, small_images=hp.small_images)
+    vit = vit_kwargs(hp.image_size) if is_vit_arch(hp.arch) else None   # a timm ViT sized for the slices (see `vit_kwargs`)
+    return Encoder(in_channels=hp.in_channels, arch=hp.arch, small_images=hp.small_images, timm_kwargs=vit)
 
 # %% ../../nbs/20_ssl_base.ipynb #817b4e7d
 @patch
