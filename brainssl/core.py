@@ -257,7 +257,7 @@ def subset(self: MRIDataset, indices: Sequence[int]) -> MRISubset:
 def stack(self: MRIDataset, indices: Sequence[int] | None = None, progress: bool = True, desc: str = "decoding") -> torch.Tensor:
     "All images (or those at `indices`) as one `uint8` tensor `(N, C, H, W)`."
     idx = range(len(self)) if indices is None else indices
-    xs = [self.load_image(int(i)) for i in tqdm(idx, desc=desc, disable=not progress, leave=False)]
+    xs = [self.load_image(int(i)) for i in tqdm(idx, desc=desc, disable=None if progress else True, leave=False)]
     if not xs: raise ValueError("cannot stack an empty dataset")
     return torch.stack(xs)
 

@@ -236,7 +236,7 @@ def embed(encoder: nn.Module, # maps (B, C, H, W) to (B, D), usually an `Encoder
     encoder.eval().to(dev)
     out = []
     try:
-        for x in tqdm(batches, total=n, desc="embedding", disable=not progress, leave=False):
+        for x in tqdm(batches, total=n, desc="embedding", disable=None if progress else True, leave=False):
             x = x.to(dev, non_blocking=True)
             x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
             with torch.autocast(dev.type, dtype=half, enabled=use_amp):

@@ -197,7 +197,7 @@ def train_fusion(model: nn.Module, # `EarlyFusion`, `LateFusion` or `FusionHead`
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     bs, history = min(batch_size, len(x)), []
     steps = epochs * max(1, len(x) // bs)
-    bar = tqdm(total=steps, desc="fusion training", disable=not progress, leave=False)
+    bar = tqdm(total=steps, desc="fusion training", disable=None if progress else True, leave=False)
     for _ in range(epochs):
         order, losses = torch.randperm(len(x), generator=g), []
         for i in range(0, len(x) - bs + 1, bs):  # drop the last incomplete batch (BatchNorm dislikes batches of 1)
@@ -242,7 +242,7 @@ def modality_features(encoder: nn.Module, # a 1-channel encoder (B, 1, H, W) -> 
     encoder.eval().to(dev)
     flat = x.reshape(N * M, 1, *x.shape[2:])  # (N*M, 1, H, W): sample-major, sequence-minor
     out = [encoder(flat[i:i + batch_size].to(dev)).float().cpu()
-           for i in tqdm(range(0, len(flat), batch_size), desc="embedding sequences", disable=not progress, leave=False)]
+           for i in tqdm(range(0, len(flat), batch_size), desc="embedding sequences", disable=None if progress else True, leave=False)]
     encoder.train(was).to(home)
     return torch.cat(out).view(N, M, -1).numpy()
 

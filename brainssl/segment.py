@@ -142,7 +142,7 @@ def train_segmenter(model: SSLUNet, # trained in place
     warm = max(1, steps // 10)  # linear warm-up over 10% of the steps, then cosine decay
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * s / steps)))
     loss_fn, bs, losses, order = DiceCELoss(sigmoid=True), min(batch_size, len(x)), [], torch.empty(0, dtype=torch.long)
-    for _ in tqdm(range(steps), desc="segmentation training", disable=not progress, leave=False):
+    for _ in tqdm(range(steps), desc="segmentation training", disable=None if progress else True, leave=False):
         if len(order) < bs: order = torch.cat([order, torch.randperm(len(x), generator=g)])
         j, order = order[:bs], order[bs:]
         xb, mb = x[j], m[j]

@@ -49,7 +49,7 @@ def content_hashes(ds: MRIDataset, # any data set; files are hashed when it has 
     "SHA-256 hex digest per sample `(N,)`: of the file bytes when `ds` has files (reusing `ds.sha256` if present), else of the `uint8` tensor."
     if (shas := _source_list(ds, "sha256")) is not None: return shas
     paths = _source_list(ds, "paths")
-    it = tqdm(range(len(ds)), desc="hashing", disable=not progress, leave=False)
+    it = tqdm(range(len(ds)), desc="hashing", disable=None if progress else True, leave=False)
     if paths is not None: return [hashlib.sha256(Path(paths[i]).read_bytes()).hexdigest() for i in it]
     return [_sha256_tensor(ds.load_image(i)) for i in it]
 
@@ -61,7 +61,7 @@ def phash_bits(ds: MRIDataset, # any data set; its decoded `uint8` `(C, H, W)` s
     "Perceptual hashes as packed bits, `uint64` of shape `(N, ceil(hash_size**2 / 64))`."
     words = -(-hash_size * hash_size // 64)
     out = np.zeros((len(ds), words * 8), dtype=np.uint8)
-    for i in tqdm(range(len(ds)), desc="phash", disable=not progress, leave=False):
+    for i in tqdm(range(len(ds)), desc="phash", disable=None if progress else True, leave=False):
         x = ds.load_image(i).numpy()  # (C, H, W) uint8; numpy, because tiny torch ops cost milliseconds on a busy CPU
         x = x[0] if len(x) == 1 else np.rint(x.mean(0)).astype(np.uint8)  # (H, W) grey
         bits = imagehash.phash(Image.fromarray(x, "L"), hash_size=hash_size).hash.ravel()

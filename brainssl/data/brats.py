@@ -256,7 +256,7 @@ class BraTSSlices(TensorMRIDataset):
         if not dirs: raise ValueError("BraTSSlices needs at least one case folder")
         self.image_size, self.axis = int(image_size), axis
         parts = [self._cut(Path(d), slices, modalities, min_brain, allow_missing, layout, nonfinite)
-                 for d in tqdm(dirs, desc="reading BraTS cases", disable=not progress, leave=False)]
+                 for d in tqdm(dirs, desc="reading BraTS cases", disable=None if progress else True, leave=False)]
         images, self.seg = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])  # (N, C, H, W), (N, 1, H, W)
         labels = np.concatenate([p[2] for p in parts])
         self.patients = np.concatenate([np.full(len(p[2]), p[4]) for p in parts]).astype(str)

@@ -272,7 +272,7 @@ def _read_items(items, # (path, header) pairs of one series
     items, spacing, affine, iop, sorted_by = _geometry(items)
     h0 = items[0][1]
     shape = (int(h0.Rows), int(h0.Columns)) if "Rows" in h0 else None
-    vol = np.stack([_pixels(p, shape) for p, _ in tqdm(items, desc="reading DICOM", disable=not progress, leave=False)])
+    vol = np.stack([_pixels(p, shape) for p, _ in tqdm(items, desc="reading DICOM", disable=None if progress else True, leave=False)])
     pis = sorted({str(getattr(h, "PhotometricInterpretation", "MONOCHROME2")) for _, h in items})
     s = DicomSeries(vol, spacing, affine, None if iop is None else tuple(float(v) for v in iop), sorted_by, "+".join(pis),
                     _safe_metadata(h0, tags))
@@ -323,7 +323,7 @@ class DicomSlices(MRIDataset):
         imgs, keys, self.metadata, self.spacing = [], {}, [], []
         sidx, zidx, lab, pat = [], [], [], []
         self.report = {"set_aside": [], "skipped": []}
-        for i, d in enumerate(tqdm(dirs, desc="reading DICOM series", disable=not progress, leave=False)):
+        for i, d in enumerate(tqdm(dirs, desc="reading DICOM series", disable=None if progress else True, leave=False)):
             got = self._read_folder(i, d, None if series_uids is None else series_uids[i], tuple(tags), skip_bad)
             if got is None: continue
             s, key = got

@@ -318,7 +318,7 @@ def _load_one(self: MRIFolder, p: Path) -> tuple[torch.Tensor, str]:
 def _decode_all(self: MRIFolder, files, split, progress):
     "Decode every `(path, class)` once; returns the kept paths, labels, cache keys, hashes and the skipped files."
     paths, labels, keys, shas, skipped = [], [], [], [], []
-    for p, c in tqdm(files, desc=f"reading {split}", disable=not progress, leave=False):
+    for p, c in tqdm(files, desc=f"reading {split}", disable=None if progress else True, leave=False):
         try: _, sha = self._load_one(p)
         except ImageReadError as e:
             if not self.skip_bad: raise

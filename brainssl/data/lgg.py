@@ -225,7 +225,7 @@ def _read_all(self: LGGSlices, progress: bool, skip_bad: bool):
             if not skip_bad: raise
             skipped.append({"path": str(case), "reason": str(e)})
     rows = []
-    for case, n, p in tqdm(jobs, desc="reading LGG slices", disable=not progress, leave=False):
+    for case, n, p in tqdm(jobs, desc="reading LGG slices", disable=None if progress else True, leave=False):
         try: rows.append((case, n, p, *self._read_one(p)))
         except (ImageReadError, FileNotFoundError) as e:
             if not skip_bad: raise

@@ -328,7 +328,7 @@ def make_synthetic(n: int = 400, # number of slices
     X = np.zeros((n, len(modalities), image_size, image_size), np.uint8)
     M = np.zeros((n, 1, image_size, image_size), np.uint8)
     labels, site_ids = np.zeros(n, np.int64), np.zeros(n, np.int64)
-    for i in tqdm(range(n), desc="synthetic MRI", disable=not progress, leave=False):
+    for i in tqdm(range(n), desc="synthetic MRI", disable=None if progress else True, leave=False):
         rng_meta, rng_anat = (np.random.default_rng([seed, stream, i, j]) for j in range(2))
         labels[i], site_ids[i] = _label_site(seed, stream, i, n_sites, mixes, rng_meta)
         frac, _ = synth_anatomy(rng_anat, labels[i], image_size)

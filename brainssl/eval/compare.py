@@ -68,7 +68,7 @@ def compare_methods(train: MRIDataset, # unlabelled pretraining images; its labe
     rows = [{"method": "random_init", "family": "Reference", **_probe_row(Encoder(in_channels=train.in_channels, seed=seed), *args)}]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(out_dir) if out_dir is not None else Path(tmp)
-        for name in tqdm(methods, desc="methods", disable=not progress):
+        for name in tqdm(methods, desc="methods", disable=None if progress else True):
             t = time.time()
             model = pretrain(name, train, root / name, epochs=10_000, batch_size=batch_size, seed=seed, device=device,
                              progress=False, max_minutes=budget_minutes, budget_clock=budget_clock, image_size=image_size,

@@ -109,7 +109,7 @@ def evaluate_encoder(encoder: nn.Module, # (B, C, H, W) -> (B, D) with `.dim`; f
         X_test = _embed(encoder, test_ds, batch_size, device, progress, layers)
     runs = [(p, f, s) for p in probes for f in label_fractions for s in seeds]
     runs += [("finetune", f, s) for f in (finetune_fractions or ()) for s in seeds]
-    for probe, frac, seed in tqdm(runs, desc="evaluating", disable=not progress):
+    for probe, frac, seed in tqdm(runs, desc="evaluating", disable=None if progress else True):
         idx = subset(frac, seed)
         if probe == "linear": proba, info = linear_probe(X_train[idx], y_train[idx], X_test, seed=int(seed), n_classes=k)
         elif probe == "knn": proba, info = knn_probe(X_train[idx], y_train[idx], X_test, k=knn_k, n_classes=k), {"k": min(knn_k, len(idx))}

@@ -186,7 +186,7 @@ def _occlusion(model, x, cls, mask_size, stride, b_box, fill, batch_size, progre
     occ = OcclusionSensitivity(model, mask_size=mask_size, n_batch=batch_size, verbose=False, mode=fill,
                                overlap=max(0.0, 1 - (stride + 1e-6) / mask_size), activate=act)
     out = torch.zeros(B, 1, H, W)
-    for i in tqdm(range(B), desc="occlusion", disable=not progress, leave=False):
+    for i in tqdm(range(B), desc="occlusion", disable=None if progress else True, leave=False):
         box = foreground_box(x[i]) if b_box == "foreground" else ([0, H - 1, 0, W - 1] if b_box is None else list(b_box))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # MONAI indexes with lists (a torch deprecation, not ours)

@@ -157,7 +157,7 @@ def thumbnails(data, # an `MRIDataset`, or a uint8 tensor/array (N, C, H, W)
     if fmt not in IMAGE_FORMATS: raise ValueError(f"fmt must be one of {sorted(IMAGE_FORMATS)}, got {fmt!r}")
     get, n = _image_getter(data)
     out = []
-    for i in tqdm(range(n), desc="thumbnails", disable=not progress, leave=False):
+    for i in tqdm(range(n), desc="thumbnails", disable=None if progress else True, leave=False):
         x = np.asarray(get(i))  # (C, H, W) uint8
         C = x.shape[0]
         if channel == "rgb":
