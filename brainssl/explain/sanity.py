@@ -6,7 +6,7 @@ Docs: https://brainssl.github.io/brainssl/explain_sanity.html.md"""
 
 # %% ../../nbs/73_explain_sanity.ipynb #af5a4211
 from __future__ import annotations
-import copy
+import copy, warnings
 from typing import Callable, Sequence
 
 import numpy as np
@@ -16,12 +16,13 @@ import plotly.graph_objects as go
 from scipy.stats import spearmanr
 from monai.metrics import SSIMMetric
 
+from ..core import BrainsslWarning
 from ..encoder import is_resnet_family
 from .attribution import ATTRIBUTION_METHODS, attribution_maps, layer_name
 from ..vit import is_vit
 
 # %% auto #0
-__all__ = ['cascade_stages', 'randomise_weights', 'model_randomisation_check', 'randomisation_figure']
+__all__ = ['cascade_stages', 'RandomisationWarning', 'randomise_weights', 'model_randomisation_check', 'randomisation_figure']
 
 # %% ../../nbs/73_explain_sanity.ipynb #bbeeec80
 def _vit_stages(vit: nn.Module, # a timm `VisionTransformer`
@@ -55,6 +56,10 @@ def cascade_stages(model: nn.Module, # a `Classifier`, `EmbeddingSimilarity`, `E
     head = [m for m in model.modules() if id(m) not in inside and any(True for _ in m.parameters(recurse=False))]
     return ([("head", head)] if head else []) + body
 
+# %% ../../nbs/73_explain_sanity.ipynb #3e3922f9
+class RandomisationWarning(BrainsslWarning):
+    "A layer of a randomised stage holds weights but has no `reset_parameters`, so `randomise_weights` left them as trained."
+
 # %% ../../nbs/73_explain_sanity.ipynb #8b0e8543
 @torch.no_grad()
 def _reset_vit_tokens(vit: nn.Module): # a timm `VisionTransformer`, changed in place
@@ -71,20 +76,27 @@ def randomise_weights(model: nn.Module, # the trained model; left unchanged
                      ) -> nn.Module:
     """A copy of `model` whose top `upto + 1` stages are re-initialised with their layers' own `reset_parameters`; a
     ViT's position embedding and CLS/register tokens (parameters of no layer) are re-drawn with its `patch_embed` stage.
-    Raises `ValueError` if `upto` is outside [0, number of stages)."""
+    Raises `ValueError` if `upto` is outside [0, number of stages); warns (`RandomisationWarning`) naming any layer of a
+    reset stage that holds weights but has no `reset_parameters` (they stay as trained)."""
     m = copy.deepcopy(model)
     stages = cascade_stages(m)
     upto = len(stages) - 1 if upto is None else int(upto)
     if not 0 <= upto < len(stages): raise ValueError(f"upto must lie in [0, {len(stages)}), got {upto}")
-    vits = [v for v in m.modules() if is_vit(v)]
+    vits, kept = [v for v in m.modules() if is_vit(v)], []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for _, mods in stages[:upto + 1]:
             for mod in mods:
                 for sub in mod.modules():
                     if hasattr(sub, "reset_parameters"): sub.reset_parameters()  # BatchNorm also resets its running statistics
+                    elif any(True for _ in sub.parameters(recurse=False)) and sub not in kept: kept.append(sub)
                 for v in vits:
                     if mod is v.patch_embed: _reset_vit_tokens(v)
+    if kept:
+        names = {id(s): n for n, s in m.named_modules()}
+        warnings.warn(f"randomise_weights: {[names[id(s)] or type(s).__name__ for s in kept]} hold weights but have no reset_parameters, "
+                      "so they keep their trained values; give them a reset_parameters method for a full randomisation",
+                      RandomisationWarning, stacklevel=2)
     return m
 
 # %% ../../nbs/73_explain_sanity.ipynb #21cbeff6
