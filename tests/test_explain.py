@@ -89,3 +89,22 @@ def test_vit_gradcam_maps_have_the_input_shape(tmp_path):
             assert maps.min() >= 0 and maps.max() <= 1 and (maps.flatten(1).std(1) > 0).all(), f"{method} {shape}: flat map"
     sim = attribution_maps(EmbeddingSimilarity(enc, torch.ones(enc.dim)), torch.rand(2, 1, 32, 32), "gradcam", class_idx=0)
     assert sim.shape == (2, 1, 32, 32)
+
+
+def test_vit_randomisation_cascade_with_mean_token_readout(tmp_path):
+    "Issue 18: a reloaded avg-pooled ViT (its final norm is `fc_norm`) under an `EmbeddingSimilarity`: cascade from `fc_norm` down to the position embedding."
+    from brainssl.explain.sanity import cascade_stages, randomise_weights
+    from brainssl.vit import vit_kwargs
+    enc = load_encoder(save_encoder(Encoder("vit_tiny_patch16_224", seed=0, timm_kwargs=vit_kwargs(32, global_pool="avg", depth=2)),
+                                    tmp_path / "vit.safetensors"))
+    model = EmbeddingSimilarity(enc, torch.ones(enc.dim)).eval()
+    stages = cascade_stages(model)
+    assert [n for n, _ in stages] == ["norm", "blocks.1", "blocks.0", "patch_embed"]
+    assert stages[0][1] == [enc.net.fc_norm]
+    r = randomise_weights(model, 2, seed=1)
+    assert not torch.equal(r.encoder.net.blocks[0].attn.proj.weight, enc.net.blocks[0].attn.proj.weight)
+    assert torch.equal(r.encoder.net.pos_embed, enc.net.pos_embed) and torch.equal(r.encoder.net.patch_embed.proj.weight, enc.net.patch_embed.proj.weight)
+    r = randomise_weights(model, seed=1)
+    assert not torch.equal(r.encoder.net.pos_embed, enc.net.pos_embed) and not torch.equal(r.encoder.net.cls_token, enc.net.cls_token)
+    res = model_randomisation_check(model, torch.rand(2, 1, 32, 32), ["gradcam"], seed=1)
+    assert res["stages"] == ["norm", "blocks.1", "blocks.0", "patch_embed"] and len(res["methods"]["gradcam"]["spearman"]) == 4

@@ -70,21 +70,30 @@ def explainable_copy(model: nn.Module, # the model to explain; left unchanged
     for p in m.parameters(): p.requires_grad_(True)
     return m
 
+# %% ../../nbs/71_explain_attribution.ipynb #f039cac2
+def _layer_hints(model: nn.Module) -> list[str]:
+    "Dotted names of up to five good CAM layers of `model`, deepest last: the blocks' `norm1` of its (last) ViT, else its last residual blocks."
+    vits = [m for m in model.modules() if is_vit(m)]
+    mods = [b.norm1 for b in vits[-1].blocks] if vits else residual_blocks(model)
+    names = {id(m): n for n, m in model.named_modules() if n}
+    return [names[id(m)] for m in mods if id(m) in names][-5:]
+
 # %% ../../nbs/71_explain_attribution.ipynb #847d0e8f
 def layer_name(model: nn.Module, # the model that holds `layer`
                layer: nn.Module | str, # a module object inside `model` (e.g. `model.encoder.net.layer3`) or its dotted name
               ) -> str: # its dotted name, e.g. "encoder.net.layer3"
-    "The `named_modules` name of `layer` inside `model`. Raises `ValueError` naming `layer` if it is not inside, listing the closest names."
+    "The `named_modules` name of `layer` inside `model`. Raises `ValueError` naming `layer` if it is not inside, listing the closest names (or, with none close, the model's usual CAM layers: last residual blocks, a ViT's `blocks[i].norm1`)."
     names = [name for name, _ in model.named_modules() if name]
     if isinstance(layer, str):
         if layer in names: return layer
-        close = difflib.get_close_matches(layer, names, n=5, cutoff=0.6) or [layer_name(model, b) for b in residual_blocks(model)][-5:]
+        close = difflib.get_close_matches(layer, names, n=5, cutoff=0.6) or _layer_hints(model)
         raise ValueError(f"layer={layer!r} is not a submodule of the {type(model).__name__} being explained; closest names: "
                          f"{close} (all {len(names)} are in model.named_modules())")
     for name, m in model.named_modules():
         if m is layer and name: return name
     raise ValueError(f"layer: the {type(layer).__name__} passed is not a submodule of the {type(model).__name__} being "
-                     "explained; take it from that model (e.g. model.encoder.net.layer3)")
+                     "explained; take it from that model (e.g. model.encoder.net.layer3, or model.encoder.net.blocks[-1].norm1 "
+                     "for a ViT)")
 
 # %% ../../nbs/71_explain_attribution.ipynb #73e8c6b2
 @torch.no_grad()
@@ -101,31 +110,60 @@ def check_target_layer(model: nn.Module, # the model to explain
     finally: hook.remove(); model.train(was_training)
     if len(calls) == 1: return name
     parent = name.rpartition(".")[0]
-    instead = f"its enclosing module {parent!r}" if parent else "a residual block (default_target_layer(model, x))"
+    instead = f"its enclosing module {parent!r}" if parent else "the default layer (default_target_layer(model, x))"
     raise ValueError(f"layer={name!r} runs {len(calls)} times in one forward pass" + (
         " (a shared module, e.g. a ResNet block's relu): its hooks keep only one of the calls, so the map would come from "
         f"another place than the one asked for; use {instead}" if calls else ", so it has no activation to explain; pick a module the forward pass uses"))
 
 # %% ../../nbs/71_explain_attribution.ipynb #ce03b17b
 class _Hooks(ModelWithHooks):
-    "MONAI's `ModelWithHooks` with one class score per image, shaped (B, 1, 1, 1) so it broadcasts over (B, C, h, w)."
+    """MONAI's `ModelWithHooks` with one class score per image, shaped (B, 1, 1, 1) so it broadcasts over (B, C, h, w),
+    and a `ValueError` naming the layer when its output is not such a map (MONAI's own error would name no layer)."""
     def class_score(self, logits, class_idx):
         idx = torch.as_tensor(class_idx, device=logits.device).reshape(-1)
         if idx.numel() == 1: idx = idx.expand(len(logits))
         return logits.gather(1, idx[:, None].long()).view(-1, 1, 1, 1)  # (B, 1, 1, 1)
 
-# %% ../../nbs/71_explain_attribution.ipynb #6ac58a59
-class _TokenHooks(_Hooks):
-    "`_Hooks` on a ViT layer: its (B, T, D) tokens and their gradients are put on the patch grid (B, D, h, w), CLS/prefix tokens dropped, before MONAI weighs them."
-    def __init__(self, model, name, vit):
-        super().__init__(model, name, register_forward=True, register_backward=True)
-        self.vit = vit
-
     def __call__(self, x, class_idx=None, retain_graph=False, **kwargs):
         logits, acti, grad = super().__call__(x, class_idx, retain_graph, **kwargs)
-        grid, k = vit_grid(self.vit, x), self.vit.num_prefix_tokens
-        on_grid = lambda ts: None if ts is None else tuple(tokens_to_grid(t, grid, k) if t.ndim == 3 else t for t in ts)
-        return logits, on_grid(acti), on_grid(grad)
+        return logits, self.on_map(acti), self.on_map(grad)
+
+    def on_map(self, ts):
+        "The hooked tensors as (B, C, h, w) maps, or `ValueError` naming the layer."
+        if ts is None: return None
+        for t in ts:
+            if t is not None and t.ndim != 4:
+                raise ValueError(f"layer={self.target_layers[0]!r} gives outputs of shape {tuple(t.shape)}, not a (B, C, h, w) map: "
+                                 "Grad-CAM needs a layer with spatial positions; pick a convolution or residual block, or leave "
+                                 "layer=None for default_target_layer(model, x)")
+        return ts
+
+# %% ../../nbs/71_explain_attribution.ipynb #6ac58a59
+class _TokenHooks(_Hooks):
+    """`_Hooks` on a ViT layer: its (B, T, D) tokens (T = prefix + h * w, or h * w without the CLS/prefix tokens) or
+    channels-last patches (B, h, w, D) and their gradients are put on the patch grid (B, D, h, w) before MONAI weighs
+    them; (B, D, h, w) maps pass as they are. Any other shape: `ValueError` naming the layer."""
+    def __init__(self, model, name, vit):
+        super().__init__(model, name, register_forward=True, register_backward=True)
+        self.vit, self.grid = vit, None
+
+    def __call__(self, x, class_idx=None, retain_graph=False, **kwargs):
+        self.grid = vit_grid(self.vit, x)
+        return super().__call__(x, class_idx, retain_graph, **kwargs)
+
+    def on_map(self, ts):
+        if ts is None: return None
+        (h, w), k = self.grid, self.vit.num_prefix_tokens
+        out = []
+        for t in ts:
+            if t is None: out.append(t)
+            elif t.ndim == 3 and t.shape[1] in (k + h * w, h * w): out.append(tokens_to_grid(t, (h, w), t.shape[1] - h * w))
+            elif t.ndim == 4 and tuple(t.shape[-2:]) == (h, w): out.append(t)
+            elif t.ndim == 4 and tuple(t.shape[1:3]) == (h, w): out.append(t.permute(0, 3, 1, 2))   # timm's NHWC patch_embed
+            else: raise ValueError(f"layer={self.target_layers[0]!r} gives outputs of shape {tuple(t.shape)}: neither ViT tokens "
+                                   f"(B, {k} + {h}*{w}, D) nor a map on its {h}x{w} patch grid; pick a layer inside the "
+                                   "transformer blocks, or leave layer=None for the default (blocks[-1].norm1)")
+        return tuple(out)
 
 # %% ../../nbs/71_explain_attribution.ipynb #f46a6817
 ATTRIBUTION_METHODS = ("gradcam", "gradcampp", "occlusion")  # the attribution methods of `attribution_maps`

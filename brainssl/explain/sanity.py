@@ -6,52 +6,97 @@ Docs: https://brainssl.github.io/brainssl/explain_sanity.html.md"""
 
 # %% ../../nbs/73_explain_sanity.ipynb #af5a4211
 from __future__ import annotations
-import copy
+import copy, warnings
 from typing import Callable, Sequence
 
 import numpy as np
 import torch
-import torchvision
 from torch import nn
 import plotly.graph_objects as go
 from scipy.stats import spearmanr
 from monai.metrics import SSIMMetric
 
+from ..core import BrainsslWarning
+from ..encoder import is_resnet_family
 from .attribution import ATTRIBUTION_METHODS, attribution_maps, layer_name
+from ..vit import is_vit
 
 # %% auto #0
-__all__ = ['cascade_stages', 'randomise_weights', 'model_randomisation_check', 'randomisation_figure']
+__all__ = ['cascade_stages', 'RandomisationWarning', 'randomise_weights', 'model_randomisation_check', 'randomisation_figure']
+
+# %% ../../nbs/73_explain_sanity.ipynb #bbeeec80
+def _vit_stages(vit: nn.Module, # a timm `VisionTransformer`
+               ) -> list[tuple[str, list[nn.Module]]]: # [(name, modules)], output side first
+    "A ViT's stages from the output down: `norm` (final norm, `fc_norm`, attention pool, those with weights), `blocks.{depth-1}`..`blocks.0`, `patch_embed` (with `norm_pre`)."
+    owns = lambda m: m is not None and any(True for _ in m.parameters())
+    top = [m for m in (getattr(vit, "norm", None), getattr(vit, "fc_norm", None), getattr(vit, "attn_pool", None)) if owns(m)]
+    stages = [("norm", top)] if top else []
+    stages += [(f"blocks.{i}", [b]) for i, b in reversed(list(enumerate(vit.blocks)))]
+    return stages + [("patch_embed", [m for m in (vit.patch_embed, getattr(vit, "norm_pre", None)) if owns(m)])]
 
 # %% ../../nbs/73_explain_sanity.ipynb #08ec5e04
 def cascade_stages(model: nn.Module, # a `Classifier`, `EmbeddingSimilarity`, `Encoder` or any module
                   ) -> list[tuple[str, list[nn.Module]]]: # [(name, modules)], output side first
-    "The groups of layers that cascading randomisation resets, from the output down: head, layer4..layer1, stem."
-    resnet = next((m for m in model.modules() if isinstance(m, torchvision.models.ResNet)), None)
-    if resnet is None:
+    """The groups of layers that cascading randomisation resets, from the output down. With a ResNet (torchvision's or
+    timm's): head, layer4..layer1, stem. With a timm ViT: head, norm (its final norm), blocks.{depth-1}..blocks.0,
+    patch_embed (its position embedding and CLS/register tokens go with it, see `randomise_weights`). "head" is every
+    layer with weights outside those stages; it is left out when there is none. Any other model: its children with
+    weights, last first."""
+    resnet = next((m for m in model.modules() if is_resnet_family(m)), None)
+    vit = None if resnet is not None else next((m for m in reversed(list(model.modules())) if is_vit(m)), None)
+    if resnet is None and vit is None:
         kids = [(n, [c]) for n, c in model.named_children() if any(True for _ in c.parameters())]
         return kids[::-1]
-    inside = {id(m) for m in resnet.modules()}
+    if resnet is not None:
+        body = [(n, [getattr(resnet, n)]) for n in ("layer4", "layer3", "layer2", "layer1")] + [("stem", [resnet.conv1, resnet.bn1])]
+        inside = {id(m) for m in resnet.modules()}
+    else:
+        body = _vit_stages(vit)
+        inside = {id(vit)} | {id(s) for _, mods in body for m in mods for s in m.modules()}
     head = [m for m in model.modules() if id(m) not in inside and any(True for _ in m.parameters(recurse=False))]
-    stages = [("head", head)] if head else []
-    stages += [(n, [getattr(resnet, n)]) for n in ("layer4", "layer3", "layer2", "layer1")]
-    return stages + [("stem", [resnet.conv1, resnet.bn1])]
+    return ([("head", head)] if head else []) + body
+
+# %% ../../nbs/73_explain_sanity.ipynb #3e3922f9
+class RandomisationWarning(BrainsslWarning):
+    "A layer of a randomised stage holds weights but has no `reset_parameters`, so `randomise_weights` left them as trained."
+
+# %% ../../nbs/73_explain_sanity.ipynb #8b0e8543
+@torch.no_grad()
+def _reset_vit_tokens(vit: nn.Module): # a timm `VisionTransformer`, changed in place
+    "Re-draw the position embedding (truncated normal, std 0.02) and the CLS/register tokens (normal, std 1e-6) of `vit` as timm initialises them."
+    from timm.layers import trunc_normal_
+    if getattr(vit, "pos_embed", None) is not None: trunc_normal_(vit.pos_embed, std=.02)
+    for t in ("cls_token", "reg_token"):
+        if getattr(vit, t, None) is not None: nn.init.normal_(getattr(vit, t), std=1e-6)
 
 # %% ../../nbs/73_explain_sanity.ipynb #70cd996c
 def randomise_weights(model: nn.Module, # the trained model; left unchanged
                       upto: int | None = None, # reset stages 0..upto of `cascade_stages` (cascading); None = all
                       seed: int = 0, # seeds the new random weights
                      ) -> nn.Module:
-    "A copy of `model` whose top `upto + 1` stages are re-initialised with their layers' own `reset_parameters`."
+    """A copy of `model` whose top `upto + 1` stages are re-initialised with their layers' own `reset_parameters`; a
+    ViT's position embedding and CLS/register tokens (parameters of no layer) are re-drawn with its `patch_embed` stage.
+    Raises `ValueError` if `upto` is outside [0, number of stages); warns (`RandomisationWarning`) naming any layer of a
+    reset stage that holds weights but has no `reset_parameters` (they stay as trained)."""
     m = copy.deepcopy(model)
     stages = cascade_stages(m)
     upto = len(stages) - 1 if upto is None else int(upto)
     if not 0 <= upto < len(stages): raise ValueError(f"upto must lie in [0, {len(stages)}), got {upto}")
+    vits, kept = [v for v in m.modules() if is_vit(v)], []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for _, mods in stages[:upto + 1]:
             for mod in mods:
                 for sub in mod.modules():
                     if hasattr(sub, "reset_parameters"): sub.reset_parameters()  # BatchNorm also resets its running statistics
+                    elif any(True for _ in sub.parameters(recurse=False)) and sub not in kept: kept.append(sub)
+                for v in vits:
+                    if mod is v.patch_embed: _reset_vit_tokens(v)
+    if kept:
+        names = {id(s): n for n, s in m.named_modules()}
+        warnings.warn(f"randomise_weights: {[names[id(s)] or type(s).__name__ for s in kept]} hold weights but have no reset_parameters, "
+                      "so they keep their trained values; give them a reset_parameters method for a full randomisation",
+                      RandomisationWarning, stacklevel=2)
     return m
 
 # %% ../../nbs/73_explain_sanity.ipynb #21cbeff6
