@@ -237,6 +237,9 @@ def render(res: dict) -> str:
         m = "-" if s.get("map_s") is None else f"{s['map_s']:.2f}"
         return f"| {s['what']} | {s['n']:,}{inside} | {s['gallery_s']:.2f} | {m} |"
     rows = "\n".join(row(s) for s in res["selection"] if s.get("n"))
+    agreed = ("After every selection the map went on to highlight exactly the gallery's N points."
+              if all(s.get("map_s") is not None for s in res["selection"]) else
+              "The map did not always go on to highlight the gallery's N points (map highlight: -).")
     sw = " · ".join(f"{s['to']} {s['s']:.2f}" for s in c["switches"] if s["s"] is not None)
     return f"""{BEGIN}
 ## 50,000 points in JupyterLab (issue 19, item 6)
@@ -266,8 +269,7 @@ Large selections (`mouseup` ending the drag → the gallery's "N selected" headi
 |---|---|---|---|
 {rows}
 
-The gallery, the map's highlight and `Explorer.selected` always held the same points (the selection is one state in
-Python). "Drawn inside the box" is this script's own count of the points whose marker centre lies inside the dragged
+{agreed} "Drawn inside the box" is this script's own count of the points whose marker centre lies inside the dragged
 rectangle on screen; it differs from what plotly.js selected by at most a few hundred of tens of thousands, the points
 within a pixel of the box's edge.
 
