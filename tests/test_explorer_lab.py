@@ -10,21 +10,20 @@ Everything it started (browser, JupyterLab, the kernel) is shut down in `finally
 As `tests/test_explorer_browser.py`: `.ci/run` sets BRAINSSL_REQUIRE_BROWSER=1, so in CI a missing browser, playwright
 or JupyterLab fails instead of skipping.
 """
-import json, os, re, secrets, shutil, signal, socket, subprocess, sys, time, urllib.request
+import os, re, time
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from lab_server import CHROMIUM, ARGS, JS_GALLERY, JS_MAPS, JS_POINT, jupyterlab, open_and_run, wait_for as _wait
 
-CHROMIUM = os.environ.get("BRAINSSL_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 REQUIRED = os.environ.get("BRAINSSL_REQUIRE_BROWSER") == "1"
 try:
     from playwright.sync_api import sync_playwright
 except ImportError:  # pragma: no cover
     sync_playwright = None
 try:
-    import jupyterlab, ipykernel  # noqa: F401  (the server and the kernel run in this interpreter's environment)
+    import jupyterlab as _jl, ipykernel  # noqa: F401  (the server and the kernel run in this interpreter's environment)
     HAVE_LAB = True
 except ImportError:  # pragma: no cover
     HAVE_LAB = False
@@ -33,8 +32,6 @@ if MISSING and not REQUIRED:
     pytest.skip("needs Debian's chromium, playwright and jupyterlab (`.ci/run` and the [dev] extra bring them)",
                 allow_module_level=True)
 
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]
 N = 160          # samples in the notebook's explorer
 N_LASSOS = 20
 
@@ -64,102 +61,15 @@ CELLS = [SETUP, "ex  # a second view of the same explorer",
 N_MAPS = 4
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
-
-
-def _notebook(path: Path):
-    cells = [{"cell_type": "code", "id": f"c{i:07x}", "metadata": {}, "execution_count": None, "outputs": [],
-              "source": src.strip()} for i, src in enumerate(CELLS)]
-    nb = {"cells": cells, "nbformat": 4, "nbformat_minor": 5,
-          "metadata": {"kernelspec": {"name": "brainssl-test", "display_name": "brainssl test", "language": "python"}}}
-    path.write_text(json.dumps(nb, indent=1))
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     "A JupyterLab server on 127.0.0.1 in a temporary root: yields (base URL, token, root). Stopped, with its kernels, at the end."
     if MISSING: pytest.fail("BRAINSSL_REQUIRE_BROWSER=1 but chromium, playwright or jupyterlab is missing")
-    base = tmp_path_factory.mktemp("lab")
-    root, cfg = base / "root", base / "jupyter"
-    root.mkdir()
-    kdir = cfg / "data" / "kernels" / "brainssl-test"
-    kdir.mkdir(parents=True)
-    (kdir / "kernel.json").write_text(json.dumps({"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-                                                  "display_name": "brainssl test", "language": "python"}))
-    settings = cfg / "settings" / "@jupyterlab" / "apputils-extension"
-    settings.mkdir(parents=True)
-    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
-    _notebook(root / "explorer.ipynb")
-    port, token = _free_port(), secrets.token_hex(16)
-    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(cfg / "config"), JUPYTER_DATA_DIR=str(cfg / "data"),
-               JUPYTER_RUNTIME_DIR=str(cfg / "runtime"), JUPYTERLAB_SETTINGS_DIR=str(cfg / "settings"),
-               JUPYTERLAB_WORKSPACES_DIR=str(cfg / "workspaces"), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
-               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
-    log = open(base / "lab.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-                             f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
-                             f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True", "--LabApp.extension_manager=readonly", "--allow-root",
-                             "--ServerApp.shutdown_no_activity_timeout=600", "--MappingKernelManager.cull_idle_timeout=0"],
-                            cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 60
-        while True:                                    # wait for the server to answer, not a fixed time
-            if proc.poll() is not None: pytest.fail(f"JupyterLab exited ({proc.returncode}):\n{(base / 'lab.log').read_text()[-3000:]}")
-            try:
-                urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2).read(); break
-            except OSError:
-                if time.time() > deadline: pytest.fail(f"JupyterLab did not answer in 60 s:\n{(base / 'lab.log').read_text()[-3000:]}")
-                time.sleep(0.2)
-        yield url, token, root
-    finally:
-        try:                                           # shut the kernels down through the API, then the server
-            req = urllib.request.Request(f"{url}/api/shutdown?token={token}", method="POST")
-            urllib.request.urlopen(req, timeout=10).read()
-            proc.wait(timeout=20)
-        except Exception:
-            pass
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try: proc.wait(timeout=10)
-            except subprocess.TimeoutExpired: os.killpg(proc.pid, signal.SIGKILL); proc.wait()
-        log.close()
-
-
-# JavaScript run in the page. The maps are plotly graph divs (`.js-plotly-plot`) inside the notebook's outputs; each
-# explorer's gallery is the HTML widget that reads "N selected" / "nothing selected".
-JS_MAPS = """() => Array.from(document.querySelectorAll('.jp-OutputArea-output .js-plotly-plot')).map(gd => {
-    const tr = (gd._fullData || []).filter(t => !String(t.meta || '').startsWith('highlight'));
-    const sel = new Set(); let any = false;
-    for (const t of tr) if (t.selectedpoints && t.selectedpoints.length !== undefined) { any = true;
-        for (const k of t.selectedpoints) sel.add(t.customdata[k]); }
-    return {n: tr.reduce((s, t) => s + (t.x ? t.x.length : 0), 0), selected: any ? Array.from(sel).sort((a, b) => a - b) : null};
-})"""
-JS_GALLERY = """(o) => { const out = document.querySelectorAll('.jp-OutputArea-output')[o];
-    const g = out && Array.from(out.querySelectorAll('.widget-html-content')).find(e =>
-        /^\\s*(\\d+ selected|nothing selected|select points)/.test(e.textContent));
-    if (!g) return null; const m = g.textContent.match(/^\\s*(\\d+) selected/); return m ? +m[1] : 0; }"""
-JS_POINT = """([o, j]) => { const gd = document.querySelectorAll('.jp-OutputArea-output .js-plotly-plot')[o];
-    const drag = gd.querySelector('.nsewdrag').getBoundingClientRect(), L = gd._fullLayout;
-    const pts = [];
-    gd._fullData.forEach((t, ti) => { if (String(t.meta || '').startsWith('highlight') || t.visible !== true) return;
-        for (let k = 0; k < t.x.length; k++) pts.push([drag.left + L.xaxis.l2p(t.x[k]), drag.top + L.yaxis.l2p(t.y[k]), t.customdata[k]]); });
-    pts.sort((a, b) => a[2] - b[2]);
-    return {pt: pts[j % pts.length], box: [drag.left, drag.top, drag.width, drag.height]}; }"""
+    with jupyterlab(tmp_path_factory.mktemp("lab"), CELLS) as served:
+        yield served
 
 
 def _maps(page): return page.evaluate(JS_MAPS)
-
-
-def _wait(cond, timeout=10.0, step=0.05):
-    "Poll `cond()` until it is truthy (returned) or `timeout` seconds pass (returns the last falsy value)."
-    end = time.time() + timeout
-    while True:
-        v = cond()
-        if v or time.time() > end: return v
-        time.sleep(step)
 
 
 def _export(page, root: Path, out: int = 0):
@@ -215,21 +125,20 @@ def test_explorer_in_jupyterlab(lab):
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
             page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
             page.on("console", lambda m: errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
-            page.goto(f"{url}/lab/tree/explorer.ipynb?token={token}")
-            page.wait_for_function("() => window.jupyterapp && document.querySelector('.jp-Notebook .jp-Cell')", timeout=60_000)
-            page.wait_for_function("""() => { const w = window.jupyterapp.shell.currentWidget;
-                return w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel
-                    && w.sessionContext.session.kernel.connectionStatus === 'connected'; }""", timeout=60_000)
-            page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            page.wait_for_function(f"""() => {{ const gds = document.querySelectorAll('.jp-OutputArea-output .js-plotly-plot');
-                return gds.length >= {N_MAPS} && Array.from(gds).every(gd => gd._fullData && gd._fullData.length > 0); }}""",
-                                   timeout=120_000)
+            bundles = []                               # how often plotly.js (its header) crosses the kernel websocket
+            def count_bundles(payload):
+                text = payload if isinstance(payload, str) else payload.decode("utf-8", "replace")
+                if "* plotly.js v" in text: bundles.append(text.count("* plotly.js v"))
+            page.on("websocket", lambda ws: ws.on("framereceived", count_bundles))
+            open_and_run(page, url, token, N_MAPS)
             lap('notebook ran, maps drawn')
             page.evaluate("""() => { window.__events = []; const gd = document.querySelector('.jp-OutputArea-output .js-plotly-plot');
                 for (const e of ['plotly_selected', 'plotly_deselect', 'plotly_relayout']) gd.on(e, (ev) => window.__events.push(
                     e + ':' + (ev && ev.points ? ev.points.length : JSON.stringify(ev && Object.keys(ev))))); }""")
             test_maps = _maps(page)
             assert [m["n"] for m in test_maps] == [N] * N_MAPS, test_maps
+            # 3 MapWidgets (one explorer shown twice, two in the comparison view), all 4 maps drawn: plotly.js came once
+            if sum(bundles) != 1: failures.append(f"plotly.js reached the browser {sum(bundles)} times for 3 maps, not once")
             broken = page.evaluate("""() => Array.from(document.querySelectorAll('.jp-OutputArea-output img')).filter(
                 i => i.offsetParent !== null && i.complete && i.naturalWidth === 0).length""")
             if broken: failures.append(f"{broken} broken images in the explorer before any hover")
@@ -285,6 +194,10 @@ def test_explorer_in_jupyterlab(lab):
             ok, st = _agree(page, root, "double-click", failures)
             if st["map"]: failures.append(f"double-click left {len(st['map'])} points highlighted")
             if st["gallery"] != 0: failures.append(f"double-click: gallery still shows {st['gallery']} selected")
+            rings = lambda: page.evaluate("""() => document.querySelector('.jp-OutputArea-output .js-plotly-plot')._fullData
+                .filter(t => t.meta === 'highlight:search').length""")
+            if _wait(lambda: rings() == 0, 8) is not True: failures.append(f"double-click left the search rings on the map ({rings()} ring traces)")
+            if search.input_value(): failures.append(f"double-click left {search.input_value()!r} in the search box")
 
             # a reload with the kernel running: every map comes back with all its points, and the panel with it
             _lasso(page, *page.evaluate(JS_POINT, [0, 40])["pt"][:2], 40)
@@ -292,6 +205,7 @@ def test_explorer_in_jupyterlab(lab):
             lap('search, double-click')
             page.evaluate("window.jupyterapp.commands.execute('docmanager:save')")
             page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty", timeout=20_000)
+            bundles.clear()
             page.reload()
             page.wait_for_function("() => window.jupyterapp && document.querySelector('.jp-Notebook .jp-Cell')", timeout=60_000)
             try:
@@ -305,6 +219,8 @@ def test_explorer_in_jupyterlab(lab):
             lap('reload')
             full = sum(m["n"] == N for m in after)
             print(f"after reload: {full} of {N_MAPS} maps with all {N} points ({[m['n'] for m in after]})")
+            print(f"plotly.js sent {sum(bundles)} time(s) on reload")
+            if sum(bundles) > 1: failures.append(f"reload: plotly.js reached the browser {sum(bundles)} times, not once")
             if full != N_MAPS: failures.append(f"reload: {full} of {N_MAPS} maps re-rendered with all {N} points")
             else: _agree(page, root, "after reload", failures)
         finally:

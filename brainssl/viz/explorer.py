@@ -301,8 +301,11 @@ def _on_map_click(self: Explorer, msg):
 # %% ../../nbs/51_explorer.ipynb #55f1f96b
 @patch
 def _on_map_select(self: Explorer, msg):
-    "Map lasso, box or double-click (empty `indices`): make what the user drew the selection; out-of-range indices are dropped."
+    "Map lasso, box or double-click (empty `indices`): make what the user drew the selection; out-of-range indices are dropped. A double-click also clears the search (its rings and the search box)."
     idx = np.asarray([i for i in msg["indices"] if isinstance(i, int) and 0 <= i < len(self.table)], np.int64)
+    if msg.get("source") == "double-click" and ("search" in self.highlighted or self.search_box.value):
+        if self.search_box.value: self.search_box.value = ""  # its observer runs search(""): rings off, selection cleared
+        else: self.search("")
     self.select(idx, source=str(msg.get("source", "map")))
 
 # %% ../../nbs/51_explorer.ipynb #c3aee98c

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 import anywidget
+import ipywidgets as widgets
 import numpy as np
 import plotly
 import plotly.graph_objects as go
@@ -22,17 +23,21 @@ __all__ = ['figure_json', 'MapWidget']
 
 # %% ../../nbs/50a_map_widget.ipynb #4a0a3e41
 _ESM = r"""
-function plotlyOf(model) {
-  if (!globalThis.__brainsslPlotly) {
-    const m = {exports: {}};
-    new Function("module", "exports", "define", model.get("_plotly"))(m, m.exports, undefined);
-    globalThis.__brainsslPlotly = m.exports;
+async function plotlyOf(model) {
+  if (!globalThis.__brainsslPlotly) {        // the page's first map: read the bundle from the kernel's one source widget
+    const ref = model.get("_plotly");         // "IPY_MODEL_<id>" of that `_PlotlySource`
+    const src = typeof ref === "string" ? await model.widget_manager.get_model(ref.replace(/^IPY_MODEL_/, "")) : ref;
+    if (!globalThis.__brainsslPlotly) {      // another map may have evaluated it while we waited
+      const m = {exports: {}};
+      new Function("module", "exports", "define", src.get("source"))(m, m.exports, undefined);
+      globalThis.__brainsslPlotly = m.exports;
+    }
   }
   return globalThis.__brainsslPlotly;
 }
 
-function render({ model, el }) {
-  const Plotly = plotlyOf(model);
+async function render({ model, el }) {
+  const Plotly = await plotlyOf(model);
   const gd = document.createElement("div");
   gd.className = "brainssl-map";
   el.appendChild(gd);
@@ -88,6 +93,21 @@ def _plotly_js() -> str:
     "The plotly.js bundle shipped inside the plotly Python package (read once)."
     return (Path(plotly.__file__).parent / "package_data" / "plotly.min.js").read_text(encoding="utf-8")
 
+# %% ../../nbs/50a_map_widget.ipynb #3f1c2a77
+class _PlotlySource(widgets.Widget):
+    "The plotly.js bundle as the state of one model-only widget (no view), which every `MapWidget` refers to."
+    source = traitlets.Unicode("").tag(sync=True)
+
+# %% ../../nbs/50a_map_widget.ipynb #5d8e0b13
+_SOURCE: dict = {}  # "widget" -> the kernel's one `_PlotlySource`
+
+# %% ../../nbs/50a_map_widget.ipynb #a6c4e912
+def _plotly_source() -> _PlotlySource:
+    "The kernel's one `_PlotlySource` (made on first use, and again if it was closed, e.g. by `Widget.close_all()`)."
+    w = _SOURCE.get("widget")
+    if w is None or w.comm is None: w = _SOURCE["widget"] = _PlotlySource(source=_plotly_js())
+    return w
+
 # %% ../../nbs/50a_map_widget.ipynb #754883e0
 def _plain(v):
     "`v` with every numpy array, numpy scalar and plotly typed array (`{dtype, bdata}`) replaced by plain lists and numbers."
@@ -111,12 +131,12 @@ def figure_json(fig: go.Figure, # any plotly figure
 class MapWidget(anywidget.AnyWidget):
     "A plotly.js scatter map whose hovers, clicks and selections reach Python as separate messages; `selected` (sample indices) is drawn, never decided, by the front end."
     _esm = traitlets.Unicode(_ESM).tag(sync=True)
-    _plotly = traitlets.Unicode("").tag(sync=True)
+    _plotly = traitlets.Instance(_PlotlySource).tag(sync=True, **widgets.widget_serialization)  # shared: plotly.js reaches the browser once per kernel
     figure = traitlets.Dict().tag(sync=True)  # {"data": [...], "layout": {...}} as from `figure_json`; traces carry sample indices as customdata
     selected = traitlets.List(traitlets.Int()).tag(sync=True)  # (M,) selected sample indices, drawn as the map's highlight; [] = none
 
     def __init__(self, **kwargs):
-        super().__init__(_plotly=_plotly_js(), **kwargs)
+        super().__init__(_plotly=_plotly_source(), **kwargs)
         self._handlers: dict[str, list[Callable]] = {}
         self.on_msg(self._dispatch)
 
