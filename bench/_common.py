@@ -112,3 +112,12 @@ def value_ci(v: float | None, ci) -> str:
 def num(x: float | None) -> str:
     "three decimals, or – for a missing value"
     return "–" if x is None else f"{x:.3f}"
+
+
+def method_arch(name: str, arch: str) -> str:
+    "The backbone a benchmark row of method `name` uses: `arch`, unless the method needs its own ViT (MAE): then its default."
+    import inspect
+    from brainssl.methods.base import get_method
+    from brainssl.vit import is_vit_arch
+    p = inspect.signature(get_method(name).__init__).parameters.get("arch")
+    return p.default if p is not None and isinstance(p.default, str) and is_vit_arch(p.default) else arch

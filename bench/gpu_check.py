@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from _common import command, log, parser, provenance, set_threads, write_text
+from _common import command, log, method_arch, parser, provenance, set_threads, write_text
 from brainssl.core import save_json
 from brainssl.data.synthetic import make_synthetic
 from brainssl.encoder import embed
@@ -75,7 +75,7 @@ def check_method(name, a, dev, work) -> dict:
     guard = OnDevice(dev)
     sync(dev); t0 = time.perf_counter()
     model = pretrain(name, data, work / name, epochs=1, batch_size=a.batch_size, seed=a.seed, device=a.device, progress=False,
-                     resume=False, arch=a.arch, callbacks=[guard], **METHOD_KWARGS.get(name, {}))
+                     resume=False, arch=method_arch(name, a.arch), callbacks=[guard], **METHOD_KWARGS.get(name, {}))
     sync(dev); wall = time.perf_counter() - t0
     logd = json.loads((work / name / "pretrain.json").read_text())
     if guard.steps != a.steps: raise RuntimeError(f"{guard.steps} steps checked, {a.steps} expected")
