@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 import build_docs  # noqa: E402
 
-CHROMIUM = os.environ.get("BRAINSSL_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+from lab_server import ARGS, CHROMIUM  # one Chromium and one set of launch flags for every browser test
 REQUIRED = os.environ.get("BRAINSSL_REQUIRE_BROWSER") == "1"
 try:
     from playwright.sync_api import sync_playwright
@@ -25,9 +25,6 @@ except ImportError:  # pragma: no cover
 if (CHROMIUM is None or sync_playwright is None) and not REQUIRED:
     pytest.skip("needs Debian's chromium and the playwright package (`.ci/run` installs both)", allow_module_level=True)
 
-# the launch flags of tests/test_explorer_browser.py: no network, no GPU, software WebGL
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]
 NOTEBOOKS = ["index.ipynb", "40_metrics.ipynb", "49_plots.ipynb"]
 MODULES = {"metrics.html": "brainssl.eval.metrics", "plots.html": "brainssl.viz.plots"}
 

@@ -2,7 +2,7 @@
 
 `.ci/run` installs both and sets BRAINSSL_REQUIRE_BROWSER=1, so in CI a missing browser fails instead of skipping.
 """
-import json, os, shutil, warnings
+import json, os, warnings
 
 import numpy as np
 import pytest
@@ -11,7 +11,7 @@ import torch
 from brainssl.core import CLASSES, TensorMRIDataset, concat_datasets
 from brainssl.viz.explorer import explorer_table, save_explorer_html
 
-CHROMIUM = os.environ.get("BRAINSSL_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+from lab_server import ARGS, CHROMIUM  # one Chromium and one set of launch flags for every browser test
 REQUIRED = os.environ.get("BRAINSSL_REQUIRE_BROWSER") == "1"
 try:
     from playwright.sync_api import sync_playwright
@@ -20,9 +20,6 @@ except ImportError:  # pragma: no cover
 if (CHROMIUM is None or sync_playwright is None) and not REQUIRED:
     pytest.skip("needs Debian's chromium and the playwright package (`.ci/run` installs both)", allow_module_level=True)
 
-# flags for a sandbox without network or GPU: no background connections, software WebGL for plotly's Scattergl
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]
 EVIL = ['<script>window.__pwned = 1</script>.png', '"><img src=x onerror="window.__pwned = 2">.png',
         "it's \"quoted\" & <b>bold</b>.png"]
 
